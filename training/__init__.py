@@ -1,0 +1,14 @@
+"""seethrough's training side and the plumbing both analysis sides share.
+
+Shared plumbing (import the module you need; nothing heavy is imported here):
+
+- :mod:`training.blackbox`: any model as ``predict(X) -> (n, k)`` checked scores
+- :mod:`training.runs`: run folders written all-or-nothing, with config, seed, versions, command
+- :mod:`training.seeding`: one call that makes a run repeatable
+- :mod:`training.checkpoints`: safe checkpoint loading with errors that say why
+- :mod:`training.images`: image conversion, grids and overlays to PNG
+- :mod:`training.pages`: the Jinja2 page base, autoescaped
+- :mod:`training.cli`: the command-line family every command belongs to
+"""
+
+__version__ = "0.1.0"

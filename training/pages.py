@@ -1,0 +1,97 @@
+"""HTML pages: one Jinja2 base that every report extends, autoescaped, with no network needs.
+
+Reports render templates from their own package's ``templates/`` folder, each extending
+``base.html`` from here; every value is HTML-escaped unless a template marks it ``|safe``.
+Pages reference their pictures by relative paths inside the run folder, so a run folder can
+be copied or zipped and still opens.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from training.runs import RUN_FILE, atomic_write_text, to_jsonable
+
+
+@cache
+def page_environment(packages: tuple[str, ...] = ()) -> jinja2.Environment:
+    """A Jinja2 environment over the ``templates/`` folders of ``packages`` and of ``training``.
+
+    Autoescaping is on for every template, whatever its file name.
+    """
+    loaders = [jinja2.PackageLoader(name, "templates") for name in (*packages, "training")]
+    environment = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["fmt"] = format_number
+    environment.filters["tojson_attr"] = lambda value: json.dumps(to_jsonable(value))
+    return environment
+
+
+def format_number(value: Any, digits: int = 3) -> str:
+    """Numbers for people: ``digits`` significant digits, integers as they are, None as "-"."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    try:
+        return f"{float(value):.{digits}g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def render_page(template: str, *, packages: Iterable[str] = (), **context: Any) -> str:
+    """Render ``template`` (found in ``packages``' templates, then in training's) to HTML."""
+    return page_environment(tuple(packages)).get_template(template).render(**context)
+
+
+def write_page(
+    path: str | Path, template: str, *, packages: Iterable[str] = (), **context: Any
+) -> Path:
+    """Render ``template`` with ``context`` and write it to ``path`` atomically."""
+    return atomic_write_text(path, render_page(template, packages=packages, **context))
+
+
+def run_summary(folder: str | Path) -> dict[str, Any]:
+    """What an index needs to know of a finished run: title, summary, command, page."""
+    folder = Path(folder)
+    record = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+    return {
+        "name": folder.name,
+        "title": record.get("title") or folder.name,
+        "summary": record.get("summary", ""),
+        "command": record.get("command", ""),
+        "wall_time_s": record.get("wall_time_s"),
+        "page": f"{folder.name}/index.html" if (folder / "index.html").is_file() else None,
+    }
+
+
+def write_index(root: str | Path, *, title: str = "seethrough runs") -> Path:
+    """Write ``root/index.html`` linking every finished run folder directly below ``root``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder")
+    runs = [
+        run_summary(folder)
+        for folder in sorted(root.iterdir())
+        if folder.is_dir() and not folder.name.startswith(".") and (folder / RUN_FILE).is_file()
+    ]
+    return write_page(root / "index.html", "runs_index.html", title=title, runs=runs)
+
+
+def escape(text: Any) -> str:
+    """HTML-escape ``text`` for the rare string built outside a template."""
+    return html.escape(str(text), quote=True)
