@@ -1,0 +1,139 @@
+"""Where commands get their data and models: built-in data sets, files, and import paths.
+
+Commands accept ``--data`` as a built-in name (scikit-learn's bundled data sets, which need no
+network) or a file (``.npy``, ``.npz`` with ``X`` and optional ``y``, or ``.csv`` whose last
+column is the label when ``label_column`` says so), and ``--model`` as a built-in name or an
+import path ``package.module:attribute`` naming a fitted model, a factory function, or a
+``torch.nn.Module`` class.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.errors import ConfigError, InputError
+
+BUILTIN_DATASETS = ("breast_cancer", "digits", "iris", "wine", "diabetes")
+
+
+@dataclass
+class Dataset:
+    """A table of features with optional labels and the names that make them readable."""
+
+    X: np.ndarray
+    y: np.ndarray | None
+    feature_names: list[str]
+    target_names: list[str] | None = None
+    image_shape: tuple[int, ...] | None = None  # set when each row is a flattened image
+    name: str = "data"
+    task: str = "classification"  # or "regression"
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def load_dataset(source: str | Path, *, label_column: str | int | None = None) -> Dataset:
+    """A built-in data set by name, or a data file (see the module docstring)."""
+    text = str(source)
+    if text in BUILTIN_DATASETS:
+        return _builtin(text)
+    path = Path(text)
+    if not path.is_file():
+        raise InputError(
+            f"--data {text!r} is neither a built-in data set ({', '.join(BUILTIN_DATASETS)}) "
+            "nor an existing .npy/.npz/.csv file"
+        )
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return _checked(Dataset(np.load(path, allow_pickle=False), None, [], name=path.stem))
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            if "X" not in archive:
+                raise InputError(f"{path} has no array named 'X' (found {list(archive.keys())})")
+            y = archive.get("y")
+            return _checked(Dataset(archive["X"], y, [], name=path.stem))
+    if suffix == ".csv":
+        return _read_csv(path, label_column)
+    raise InputError(f"cannot read {path}: expected .npy, .npz or .csv")
+
+
+def _builtin(name: str) -> Dataset:
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")()
+    data = Dataset(
+        X=np.asarray(bunch.data, dtype=np.float64),
+        y=np.asarray(bunch.target),
+        feature_names=[str(n) for n in bunch.feature_names],
+        target_names=[str(n) for n in bunch.target_names] if "target_names" in bunch else None,
+        name=name,
+        task="regression" if name == "diabetes" else "classification",
+    )
+    if name == "digits":
+        data.image_shape = (8, 8)
+    return data
+
+
+def _read_csv(path: Path, label_column: str | int | None) -> Dataset:
+    with path.open(encoding="utf-8") as handle:
+        header = handle.readline().strip().split(",")
+    has_header = any(not _is_number(cell) for cell in header)
+    table = np.genfromtxt(path, delimiter=",", skip_header=int(has_header), dtype=np.float64)
+    if table.ndim == 1:
+        table = table[:, None]
+    names = header if has_header else [f"x{i}" for i in range(table.shape[1])]
+    y = None
+    if label_column is not None:
+        index = names.index(label_column) if isinstance(label_column, str) else int(label_column)
+        y = table[:, index]
+        table = np.delete(table, index, axis=1)
+        names = [n for i, n in enumerate(names) if i != index]
+    return _checked(Dataset(table, y, names, name=path.stem))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _checked(data: Dataset) -> Dataset:
+    X = np.asarray(data.X)
+    if X.ndim != 2:
+        X = X.reshape(len(X), -1) if X.ndim > 2 else X
+        if X.ndim != 2:
+            raise InputError(f"data must be a 2-D table, got shape {np.shape(data.X)}")
+    if X.shape[0] == 0:
+        raise InputError("data has no rows")
+    if X.dtype.kind not in "biuf":
+        raise InputError(f"data must be numeric, got dtype {X.dtype}")
+    if not np.isfinite(X).all():
+        rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        raise InputError(f"data has NaN or infinite values in {rows.size} rows (first: {rows[0]})")
+    data.X = X.astype(np.float64)
+    if not data.feature_names:
+        data.feature_names = [f"x{i}" for i in range(X.shape[1])]
+    if data.y is not None and len(data.y) != len(X):
+        raise InputError(f"data has {len(X)} rows but {len(data.y)} labels")
+    return data
+
+
+def import_object(spec: str) -> Any:
+    """The object named by ``package.module:attribute`` (attribute may be dotted)."""
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ConfigError(f"{spec!r} is not an import path of the form package.module:attribute")
+    try:
+        value: Any = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(f"cannot import {module_name!r} (from {spec!r}): {err}") from err
+    for part in attribute.split("."):
+        if not hasattr(value, part):
+            raise ConfigError(f"{module_name!r} has no attribute {attribute!r}")
+        value = getattr(value, part)
+    return value
