@@ -9,7 +9,7 @@ STAMP := $(VENV)/.seethrough-installed
 DEMO := runs/demo
 export SEETHROUGH_PROGRESS ?= 1
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv browser clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+browser:
+	@scripts/install_chromium.sh
+
+test: lint browser
 	SEETHROUGH_PROGRESS=0 $(BIN)/python -m pytest
 
 demo: $(STAMP)
