@@ -33,6 +33,7 @@ def test_a_checkpoint_holding_a_pickled_object_is_refused(tmp_path, capsys):
     assert "pwned" not in capsys.readouterr().out
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_plain_pickle_and_truncated_files_are_corrupt(tmp_path):
     truncated = tmp_path / "cut.pt"
     save_checkpoint({"w": torch.ones(1000)}, truncated)
