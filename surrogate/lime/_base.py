@@ -9,7 +9,7 @@ numbers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,16 +95,32 @@ class LimeExplainer:
 
     # ---- what adapters provide -----------------------------------------------------------
 
-    def _check_instances(self, instances: Any) -> Sequence[Any]:
+    def _check_instances(self, instances: Any) -> Any:
+        """The instances as a validated sequence, or one clear error."""
         raise NotImplementedError
 
     def _instance_key(self, instance: Any) -> bytes:
+        """Bytes that identify the instance (its random stream is seeded from them)."""
         raise NotImplementedError
 
     def _neighbourhood(
-        self, instance: Any, num_samples: int, rng: np.random.Generator, **options: Any
+        self,
+        instance: Any,
+        num_samples: int,
+        rng: np.random.Generator,
+        options: Mapping[str, Any],
     ) -> Neighbourhood:
+        """The instance's neighbours drawn from ``rng``; ``options`` are the call's extras."""
         raise NotImplementedError
+
+    def inputs_without(self, instance: Any, explanation: Explanation, removed: np.ndarray) -> Any:
+        """Black-box inputs of ``instance`` with, per row of ``removed`` (m, d) bool, the
+        interpretable features marked true taken away (used by the deletion curve)."""
+        raise NotImplementedError
+
+    def _default_batch(self, instances: Sequence[Any]) -> int:
+        """Rows per black-box call when the caller gives no ``batch_size``."""
+        return self._default_batch_size
 
     def _concatenate(self, parts: list[Any]) -> Any:
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
@@ -130,7 +146,7 @@ class LimeExplainer:
         if top_labels is not None and top_labels < 1:
             raise InputError(f"top_labels must be positive, got {top_labels}")
         checked = self._check_instances(instances)
-        black_box = _as_black_box(predict_fn, batch_size or self._default_batch_size)
+        black_box = _as_black_box(predict_fn, batch_size or self._default_batch(checked))
         explanations: list[Explanation] = []
         groups = _groups(len(checked), num_samples)
         steps = progress(groups, desc="LIME", unit="group") if len(groups) > 1 else iter(groups)
@@ -140,7 +156,7 @@ class LimeExplainer:
                     checked[i],
                     num_samples,
                     instance_rng(self.random_state, self._instance_key(checked[i])),
-                    **options,
+                    options,
                 )
                 for i in group
             ]

@@ -200,10 +200,8 @@ class WeightedDesign:
         predictions = self.data[:, features] @ coef + intercept
         residual = float(self.weights @ (labels - predictions) ** 2)
         total = float(self.weights @ (labels - label_mean) ** 2)
-        if total > 0:
-            score = 1.0 - residual / total
-        else:  # sklearn's r2_score convention for a constant target
-            score = 1.0 if residual == 0 else 0.0
+        # A constant target scores as sklearn's r2_score scores it.
+        score = 1.0 - residual / total if total > 0 else float(residual == 0)
         local_pred = float(self.data[0, features] @ coef + intercept)
         order = np.argsort(-np.abs(coef), kind="stable")
         return SurrogateFit(features[order], coef[order], intercept, score, local_pred)

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 
 from training.errors import InputError
 
-RandomState = Union[int, np.integer, np.random.Generator, None]
+RandomState = int | np.integer | np.random.Generator | None
 _TINY = 2.0**-60
 _EPSILON = 2.0**-53
 

@@ -167,6 +167,12 @@ class LimeTabularExplainer(LimeExplainer):
 
     def _learn_statistics(self, data: np.ndarray) -> None:
         """Scaling, and the values and frequencies each categorical-like column is drawn from."""
+        # What a removed feature becomes in a deletion curve: the training mean, or the most
+        # frequent value of a categorical column.
+        self.baseline_ = data.mean(axis=0)
+        for feature in self.categorical_features:
+            values, counts = np.unique(data[:, feature], return_counts=True)
+            self.baseline_[feature] = values[np.argmax(counts)]
         scaler = StandardScaler(with_mean=False).fit(data)
         self.mean_ = np.asarray(scaler.mean_, dtype=np.float64).copy()
         self.scale_ = np.asarray(scaler.scale_, dtype=np.float64).copy()
@@ -182,9 +188,9 @@ class LimeTabularExplainer(LimeExplainer):
         self.feature_frequencies_: dict[int, np.ndarray] = {}
         self._cumulative: dict[int, np.ndarray] = {}
         for feature in self.sampled_features_:
-            counts = sorted(collections.Counter(table[:, feature].tolist()).items())
-            values = np.array([value for value, _ in counts], dtype=np.float64)
-            frequencies = np.array([count for _, count in counts], dtype=np.float64)
+            tallies = sorted(collections.Counter(table[:, feature].tolist()).items())
+            values = np.array([value for value, _ in tallies], dtype=np.float64)
+            frequencies = np.array([count for _, count in tallies], dtype=np.float64)
             frequencies /= frequencies.sum()
             self.feature_values_[feature] = values
             self.feature_frequencies_[feature] = frequencies
@@ -265,6 +271,15 @@ class LimeTabularExplainer(LimeExplainer):
             options={"distance_metric": distance_metric},
         )
 
+    def inputs_without(
+        self, instance: Any, explanation: Explanation, removed: np.ndarray
+    ) -> np.ndarray:
+        """Copies of ``instance`` whose columns marked in ``removed`` (m, d) take ``baseline_``
+        (the training mean, or the most frequent value of a categorical column)."""
+        row = self._check_instances(np.asarray(instance)[None])[0]
+        removed = np.asarray(removed, dtype=bool)
+        return np.where(removed, self.baseline_, row)
+
     # ---- the adapter ----------------------------------------------------------------------
 
     def _check_instances(self, instances: Any) -> np.ndarray:
@@ -284,9 +299,9 @@ class LimeTabularExplainer(LimeExplainer):
         instance: np.ndarray,
         num_samples: int,
         rng: np.random.Generator,
-        *,
-        distance_metric: str = "euclidean",
+        options: Mapping[str, Any],
     ) -> Neighbourhood:
+        distance_metric = options["distance_metric"]
         data, inverse = self._sample(instance, num_samples, rng)
         scaled = (data - self.mean_) / self.scale_
         offset = scaled - scaled[0]
