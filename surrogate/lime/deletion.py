@@ -25,11 +25,13 @@ from training.errors import InputError
 class DeletionCurve:
     """Scores of one label as features are removed.
 
-    ``fractions`` (d + 1,) is the share of features removed; ``scores`` follows the
-    explanation's order, ``random_scores`` (num_random, d + 1) random orders.
+    ``label_name`` says what the score is (``"class benign"``); ``fractions`` (d + 1,) is the
+    share of features removed; ``scores`` follows the explanation's order, ``random_scores``
+    (num_random, d + 1) random orders.
     """
 
     label: int
+    label_name: str
     order: list[int]
     fractions: np.ndarray
     scores: np.ndarray
@@ -49,6 +51,7 @@ class DeletionCurve:
         """A JSON-ready record of the curve."""
         return {
             "label": self.label,
+            "label_name": self.label_name,
             "order": self.order,
             "fractions": self.fractions.tolist(),
             "scores": self.scores.tolist(),
@@ -79,7 +82,7 @@ class DeletionCurve:
             label=f"explanation order (AUC {self.auc:.3f})",
         )
         axes.set_xlabel("fraction of features removed")
-        axes.set_ylabel(f"black-box score of label {self.label}")
+        axes.set_ylabel(f"black-box score of {self.label_name}")
         axes.set_xlim(0, 1)
         axes.set_title(title or "Deletion curve")
         axes.legend(loc="best", fontsize=9)
@@ -119,6 +122,7 @@ def deletion_curve(
     curves = scores.reshape(len(orders), n_features + 1)
     return DeletionCurve(
         label=int(label),
+        label_name=explanation.label_title(label),
         order=order.tolist(),
         fractions=steps / n_features,
         scores=curves[0],

@@ -130,6 +130,7 @@ class Explanation:
     def as_pyplot_figure(self, label: int = 1, *, max_features: int | None = None) -> Any:
         """A horizontal bar chart of ``label``'s weights (green supports it, red opposes)."""
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         pairs = self.as_list(label)[:max_features]
         names = [name for name, _ in reversed(pairs)]
@@ -139,12 +140,14 @@ class Explanation:
         axes.barh(np.arange(len(values)), values, color=colors)
         axes.set_yticks(np.arange(len(values)), names)
         axes.axvline(0.0, color="#1d2330", linewidth=0.8)
+        axes.xaxis.set_major_locator(MaxNLocator(5))
         axes.set_xlabel("weight in the local linear surrogate")
-        axes.set_title(f"Local explanation for {self._label_title(label)}")
+        axes.set_title(f"Local explanation for {self.label_title(label)}")
         figure.tight_layout()
         return figure
 
-    def _label_title(self, label: int) -> str:
+    def label_title(self, label: int) -> str:
+        """What ``label``'s score is, for people: ``"class benign"``, ``"the predicted value"``."""
         if self.mode == "regression":
             return "the predicted value"
         name = self.class_names[label] if label < len(self.class_names) else str(label)
@@ -238,7 +241,7 @@ class Explanation:
             "sections": [
                 {
                     "label": label,
-                    "title": self._label_title(label),
+                    "title": self.label_title(label),
                     "rows": self.bar_rows(label),
                     "intercept": self.intercept[self._label(label)],
                     "score": self.score[self._label(label)],
@@ -338,22 +341,26 @@ class ImageExplanation(Explanation):
         chosen = self.feature_order(label)[:num_features]
         return np.isin(self.segments, chosen)
 
-    def overlay(self, label: int = 1, *, num_features: int = 5) -> np.ndarray:
-        """A uint8 (H, W, 3) picture: the image with superpixel borders, the ``num_features``
-        most supportive superpixels tinted green and the most opposing ones red."""
+    def overlay(self, label: int = 1, *, num_features: int = 5, min_size: int = 256) -> np.ndarray:
+        """A uint8 picture of the image with thin superpixel borders (yellow), the
+        ``num_features`` most supportive superpixels of ``label`` tinted green and the most
+        opposing ones red; small images are enlarged (nearest neighbour) to ``min_size``."""
         from skimage.segmentation import find_boundaries
 
         from training.images import overlay_mask, to_uint8_images
 
-        picture = to_uint8_images(self._require_image(), value_range=self._value_range())
+        picture = to_uint8_images(self._require_image(), value_range=self._value_range())[0]
+        scale = max(1, -(-min_size // max(picture.shape[:2])))
+        picture = picture.repeat(scale, axis=0).repeat(scale, axis=1)
+        segments = self.segments.repeat(scale, axis=0).repeat(scale, axis=1)
         weights = dict(self.local_exp[self._label(label)])
         order = self.feature_order(label)
         support = [f for f in order[:num_features] if weights[f] > 0]
         oppose = [f for f in reversed(order[-num_features:]) if weights[f] < 0]
-        picture = overlay_mask(picture, np.isin(self.segments, support), color=(40, 170, 70))
-        picture = overlay_mask(picture, np.isin(self.segments, oppose), color=(210, 50, 45))
-        borders = find_boundaries(self.segments, mode="inner")
-        return overlay_mask(picture, borders, color=(255, 230, 60), alpha=0.6)[0]
+        tinted = overlay_mask(picture, np.isin(segments, support), color=(40, 170, 70))
+        tinted = overlay_mask(tinted, np.isin(segments, oppose), color=(210, 50, 45))
+        borders = find_boundaries(segments, mode="inner")
+        return overlay_mask(tinted, borders, color=(255, 220, 40), alpha=0.8)[0]
 
     def _value_range(self) -> tuple[float, float] | None:
         image = self._require_image()
@@ -376,6 +383,4 @@ class ImageExplanation(Explanation):
         from training.images import png_bytes
 
         picture = self.overlay(label)
-        scale = max(1, 256 // max(picture.shape[:2]))
-        picture = picture.repeat(scale, axis=0).repeat(scale, axis=1)
         return "data:image/png;base64," + base64.b64encode(png_bytes(picture)).decode("ascii")
