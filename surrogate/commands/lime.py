@@ -37,7 +37,6 @@ from surrogate.lime import (
     deletion_curve,
     submodular_pick,
 )
-from surrogate.lime._base import LimeExplainer
 from surrogate.lime.image import SEGMENTATIONS
 from training.blackbox import BlackBox
 from training.errors import ConfigError, InputError
@@ -120,7 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class Task:
     """What one run explains: the explainer, the black box and the held-out instances."""
 
-    explainer: LimeExplainer
+    explainer: LimeTabularExplainer | LimeImageExplainer | LimeTextExplainer
     black_box: BlackBox
     instances: Any
     truth: list[str]
