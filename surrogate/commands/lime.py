@@ -150,7 +150,8 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     )
     seconds = (time.perf_counter() - started) / len(rows)
 
-    records = []
+    records: list[dict[str, Any]] = []
+    curves = []
     for row, explanation in zip(rows, explanations, strict=True):
         instance = _take(task.instances, [row])[0]
         curve = deletion_curve(
@@ -161,6 +162,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
             num_random=args.num_random,
             random_state=args.seed,
         )
+        curves.append(curve)
         label = explanation.available_labels()[0]
         name = f"row{row}"
         pictures = {
@@ -205,8 +207,8 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
 
     from training.pages import write_page
 
-    mean_auc = float(np.mean([r["deletion"]["auc"] for r in records]))
-    mean_random = float(np.mean([r["deletion"]["random_auc"] for r in records]))
+    mean_auc = float(np.mean([curve.auc for curve in curves]))
+    mean_random = float(np.mean([curve.random_auc for curve in curves]))
     title = f"LIME: {kind} explanations of {task.model_name} on {task.data_name}"
     summary = (
         f"{len(rows)} explanations, {num_samples} neighbours each, "
