@@ -114,7 +114,9 @@ class WeightedDesign:
                 f"labels must be one score per neighbour ({self.data.shape[0]},), "
                 f"got shape {labels.shape}"
             )
-        label_mean = float(self.weights @ labels / self.total_weight)
+        # A constant target is matched exactly (rounding would otherwise leave noise to fit).
+        constant = labels.max() == labels.min()
+        label_mean = float(labels[0] if constant else self.weights @ labels / self.total_weight)
         scaled_labels = (labels - label_mean) * self.root_weights
         moments = self.scaled.T @ scaled_labels
         features = self._select(labels, scaled_labels, moments, num_features, feature_selection)
