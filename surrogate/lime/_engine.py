@@ -91,7 +91,8 @@ class WeightedDesign:
         self.total_weight = float(weights.sum())
         self.mean = weights @ data / self.total_weight
         self.root_weights = np.sqrt(weights)
-        self.scaled = (data - self.mean) * self.root_weights[:, None]
+        self.scaled = data - self.mean
+        self.scaled *= self.root_weights[:, None]
         self.gram = self.scaled.T @ self.scaled
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from training.errors import InputError
 
 RandomState = int | np.integer | np.random.Generator | None
 _TINY = 2.0**-60
+_SOBOL_BITS = 30
 _EPSILON = 2.0**-53
 
 
@@ -70,16 +72,71 @@ def uniforms(rng: np.random.Generator, n: int, d: int, sampler: str) -> np.ndarr
         return rng.random((n, d))
     if sampler != "qmc":
         raise InputError(f"sampler must be 'qmc' or 'random', got {sampler!r}")
-    if d == 0:
-        return np.empty((n, 0))
+    if n == 0 or d == 0:
+        return np.zeros((n, d))
+    # Keep inverse CDFs finite: a scrambled point may fall on 0 exactly.
+    return np.clip(scrambled_sobol(rng, n, d), _TINY, 1.0 - _EPSILON)
+
+
+def scrambled_sobol(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    """The first ``n`` points of a d-dimensional Sobol sequence with a random linear matrix
+    scramble and a random digital shift (Matousek's scramble, as ``scipy.stats.qmc.Sobol``
+    applies it), as floats in [0, 1).
+
+    The scramble multiplies each dimension's direction numbers by a random lower-triangular
+    binary matrix with a unit diagonal, so the points stay a (t, m, s)-net while each is uniform
+    on the cube; points are then made in Gray-code order by one cumulative XOR.
+    """
+    count = max(1, (n - 1).bit_length())
+    directions = _linear_scramble(_direction_numbers(d, count), rng)
+    steps = np.arange(1, n, dtype=np.int64)
+    steps = np.log2((steps & -steps).astype(np.float64)).astype(np.intp)  # trailing zeros
+    points = np.zeros((n, d), dtype=np.uint32)
+    np.bitwise_xor.accumulate(directions.T[steps], axis=0, out=points[1:])
+    points ^= rng.integers(0, 1 << _SOBOL_BITS, size=d, dtype=np.uint32)
+    return points * 2.0**-_SOBOL_BITS
+
+
+@lru_cache(maxsize=64)
+def _direction_numbers(d: int, count: int) -> np.ndarray:
+    """(d, count) direction numbers of scipy's Sobol sequence: in its Gray-code order, point
+    2^k differs from point 2^k - 1 by direction number k."""
     from scipy.stats import qmc
 
+    engine = qmc.Sobol(d, scramble=False, bits=_SOBOL_BITS)
+    columns = []
     with warnings.catch_warnings():
-        # Sobol points are balanced at powers of two; any prefix is still a valid RQMC sample.
-        warnings.simplefilter("ignore", UserWarning)
-        points = qmc.Sobol(d, scramble=True, rng=rng).random(n)
-    # Keep inverse CDFs finite: a scrambled point may fall on 0 exactly.
-    return np.clip(points, _TINY, 1.0 - _EPSILON)
+        warnings.simplefilter("ignore", UserWarning)  # a pair of points is not a power of two
+        for k in range(count):
+            engine.reset()
+            if k:
+                engine.fast_forward(2**k - 1)
+            pair = np.round(engine.random(2) * 2.0**_SOBOL_BITS).astype(np.uint32)
+            columns.append(pair[0] ^ pair[1])
+    directions = np.stack(columns, axis=1)
+    directions.flags.writeable = False
+    return directions
+
+
+def _linear_scramble(directions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Multiply each dimension's direction numbers (bits as vectors, most significant first)
+    by its own random lower-triangular binary matrix with ones on the diagonal."""
+    d = directions.shape[0]
+    scrambled = np.zeros_like(directions)
+    noise = rng.integers(0, 1 << _SOBOL_BITS, size=(d, _SOBOL_BITS), dtype=np.uint32)
+    for row in range(_SOBOL_BITS):
+        digit = np.uint32(1 << (_SOBOL_BITS - 1 - row))
+        above = np.uint32(((1 << _SOBOL_BITS) - 1) ^ ((digit << np.uint32(1)) - np.uint32(1)))
+        mask = (noise[:, row] & above) | digit  # the more significant digits, and this one
+        scrambled |= _parity(directions & mask[:, None]) * digit
+    return scrambled
+
+
+def _parity(words: np.ndarray) -> np.ndarray:
+    """1 where an unsigned 32-bit word has an odd number of set bits, else 0."""
+    for shift in (16, 8, 4, 2, 1):
+        words = words ^ (words >> np.uint32(shift))
+    return words & np.uint32(1)
 
 
 def sample_categories(uniforms: np.ndarray, cumulative: np.ndarray) -> np.ndarray:
@@ -104,23 +161,34 @@ class TruncatedNormals:
         low, high = np.asarray(low, np.float64).ravel(), np.asarray(high, np.float64).ravel()
         mean, std = np.asarray(mean, np.float64).ravel(), np.asarray(std, np.float64).ravel()
         low_z, high_z = (low - mean) / std, (high - mean) / std
-        self.mirror = low_z > 0
-        a = np.where(self.mirror, -high_z, low_z)
-        b = np.where(self.mirror, -low_z, high_z)
-        self.cdf_low = ndtr(a)
-        self.cdf_width = ndtr(b) - self.cdf_low
-        self.sign = np.where(self.mirror, -1.0, 1.0)
-        self.low, self.high, self.mean, self.std = low, high, mean, std
+        mirror = low_z > 0
+        cdf_low = ndtr(np.where(mirror, -high_z, low_z))
+        cdf_width = ndtr(np.where(mirror, -low_z, high_z)) - cdf_low
+        scale = np.where(mirror, -std, std)
+        # Without mass, draw z = 0 at scale 0 from the end nearest the mean.
+        empty = ~(cdf_width > 0)
         nearest = np.where(np.abs(low_z) < np.abs(high_z), low, high)
-        self.fixed = np.where(self.cdf_width > 0, np.nan, nearest)
-        self.any_fixed = bool(np.isfinite(self.fixed).any())
+        # One row per distribution, so that a draw gathers all it needs in one take.
+        self.table = np.column_stack(
+            [
+                np.where(empty, 0.5, cdf_low),
+                np.where(empty, 0.0, cdf_width),
+                np.where(empty, nearest, mean),
+                np.where(empty, 0.0, scale),
+                low,
+                high,
+            ]
+        )
 
-    def sample(self, uniforms: np.ndarray, index: np.ndarray) -> np.ndarray:
-        """Draw from distribution ``index`` (flat indices) for each of ``uniforms``."""
-        z = ndtri(self.cdf_low.take(index) + uniforms * self.cdf_width.take(index))
-        values = self.mean.take(index) + self.std.take(index) * self.sign.take(index) * z
-        np.clip(values, self.low.take(index), self.high.take(index), out=values)
-        if not self.any_fixed:
-            return values
-        fixed = self.fixed.take(index)
-        return np.where(np.isnan(fixed), values, fixed)
+    def sample(
+        self, uniforms: np.ndarray, index: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Draw from distribution ``index`` (flat indices) for each of ``uniforms``, into
+        ``out`` when given; in place, so that no temporary of that size is made but one."""
+        cells = self.table.take(index, axis=0)
+        values = np.multiply(uniforms, cells[..., 1], out=out)
+        values += cells[..., 0]
+        ndtri(values, out=values)
+        values *= cells[..., 3]
+        values += cells[..., 2]
+        return np.clip(values, cells[..., 4], cells[..., 5], out=values)

@@ -202,6 +202,9 @@ class LimeTabularExplainer(LimeExplainer):
             sorted(discretizer.means) if discretizer is not None else [], dtype=np.intp
         )
         self._bin_width = 0
+        self._all_sampled = len(self.sampled_features_) == self.n_features_
+        self._bin_row = {int(f): row for row, f in enumerate(self._bin_features)}
+        self._all_binned = np.array_equal(self._bin_features, np.arange(self.n_features_))
         if discretizer is not None and len(self._bin_features):
             self._bin_width = max(len(discretizer.means[f]) for f in self._bin_features)
             stats = [discretizer.mins, discretizer.maxs, discretizer.means, discretizer.stds]
@@ -303,9 +306,12 @@ class LimeTabularExplainer(LimeExplainer):
     ) -> Neighbourhood:
         distance_metric = options["distance_metric"]
         data, inverse = self._sample(instance, num_samples, rng)
-        scaled = (data - self.mean_) / self.scale_
-        offset = scaled - scaled[0]
+        scaled = data
+        if not self._all_sampled:  # categorical-like columns are already on their scale
+            scaled -= self.mean_
+            scaled /= self.scale_
         if distance_metric == "euclidean":
+            offset = scaled - scaled[0]
             distances = np.sqrt(np.einsum("ij,ij->i", offset, offset))
         else:
             from sklearn.metrics import pairwise_distances
@@ -333,7 +339,7 @@ class LimeTabularExplainer(LimeExplainer):
         its value.
         """
         n, d = num_samples - 1, self.n_features_
-        sampled = np.asarray(self.sampled_features_, dtype=np.intp)
+        sampled = self.sampled_features_
         valued = self._bin_features if self.discretizer_ is not None else self._continuous
         u = uniforms(rng, n, len(sampled) + len(valued), self.sampler)
         choice_u, value_u = u[:, : len(sampled)], u[:, len(sampled) :]
@@ -346,14 +352,19 @@ class LimeTabularExplainer(LimeExplainer):
             first = instance
         else:
             first = self.discretizer_.discretize(instance)
+        cells = np.empty((n, len(self._bin_features)), dtype=np.intp)
         for column, feature in enumerate(sampled):
             index = sample_categories(choice_u[:, column], self._cumulative[feature])
-            values = self.feature_values_[feature][index]
-            inverse[1:, feature] = values
-            data[1:, feature] = values == first[feature]
-        if len(self._bin_features):
-            bins = inverse[1:, self._bin_features].astype(np.intp)
-            cells = np.arange(len(self._bin_features)) * self._bin_width + bins
+            values = self.feature_values_[feature].take(index)
+            np.equal(values, first[feature], out=data[1:, feature])
+            row = self._bin_row.get(feature)
+            if row is None:
+                inverse[1:, feature] = values
+            else:  # the bin's row in the table of truncated normals
+                np.add(index, row * self._bin_width, out=cells[:, row])
+        if self._all_binned:  # the common case: draw straight into the output
+            self._bin_values.sample(value_u, cells, out=inverse[1:])
+        elif len(self._bin_features):
             inverse[1:, self._bin_features] = self._bin_values.sample(value_u, cells)
         data[0] = first
         data[0, sampled] = 1.0

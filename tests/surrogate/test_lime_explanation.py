@@ -68,7 +68,7 @@ def test_text_explanation_round_trips_and_highlights_its_words():
     assert Explanation.from_json(explanation.to_json()) == explanation
     page = explanation.to_html()
     assert re.search(r'<span class="word"[^>]*rgba\(47, 143, 78[^>]*>fine</span>', page)
-    assert "&lt;day&gt; &amp;" in page
+    assert "&gt; &amp; a" in page  # the separators around <day>, escaped
     assert "<day>" not in page
 
 
