@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from lime_common import breast_cancer_forest, region_model, synthetic_image
 
 
 class Timed:
@@ -73,15 +75,10 @@ def _side_by_side(
 def tabular_cases(repeats: int, instances: int) -> dict[str, Any]:
     """breast_cancer, a default random forest, lime's defaults (and num_features = 5)."""
     from lime.lime_tabular import LimeTabularExplainer as Reference
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.model_selection import train_test_split
 
     from surrogate.lime import LimeTabularExplainer
 
-    X, y = load_breast_cancer(return_X_y=True)
-    X_train, X_test, y_train, _ = train_test_split(X, y, random_state=0)
-    forest = RandomForestClassifier(random_state=0).fit(X_train, y_train)
+    X_train, X_test, forest = breast_cancer_forest()
     reference = Reference(X_train, random_state=0)
     ours = LimeTabularExplainer(X_train, random_state=0)
     rows = X_test[:instances]
@@ -109,29 +106,6 @@ def tabular_cases(repeats: int, instances: int) -> dict[str, Any]:
     return results
 
 
-def synthetic_image(size: int = 224, seed: int = 0) -> np.ndarray:
-    """A 224 x 224 RGB picture in [0, 1] with smooth regions and texture."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    image = np.stack(
-        [
-            0.5 + 0.45 * np.sin(11 * xx + 3 * yy),
-            0.5 + 0.45 * np.cos(9 * yy - 2 * xx),
-            0.5 + 0.45 * np.sin(7 * xx * yy + 1),
-        ],
-        axis=-1,
-    )
-    return np.clip(image + 0.1 * rng.random(image.shape), 0, 1)
-
-
-def cheap_image_model(images: np.ndarray) -> np.ndarray:
-    """Two class scores from the red channel's mean in a fixed box: nearly free."""
-    red = np.asarray(images, dtype=np.float64)[:, 60:140, 80:160, 0].mean(axis=(1, 2))
-    red = red / (255.0 if np.asarray(images).dtype == np.uint8 else 1.0)
-    p = 1 / (1 + np.exp(-10 * (red - 0.5)))
-    return np.column_stack([1 - p, p])
-
-
 def image_cases(repeats: int) -> dict[str, Any]:
     """One 224 x 224 image, lime's defaults (quickshift, 1000 samples, top 5 labels)."""
     from lime.lime_image import LimeImageExplainer as Reference
@@ -149,9 +123,9 @@ def image_cases(repeats: int) -> dict[str, Any]:
             lambda f, image=image: reference.explain_instance(image, f, num_samples=1000),
             lambda f, image=image: ours.explain_instance(image, f, num_samples=1000),
         )
-        results[name] = _side_by_side([case], cheap_image_model, repeats)
+        results[name] = _side_by_side([case], region_model, repeats)
         results[name]["superpixels"] = int(
-            ours.explain_instance(image, cheap_image_model, num_samples=10).segments.max() + 1
+            ours.explain_instance(image, region_model, num_samples=10).segments.max() + 1
         )
     return results
 
@@ -189,9 +163,6 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=10, help="tabular rows explained")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
-    import os
-
-    os.environ.setdefault("SEETHROUGH_PROGRESS", "0")
     results: dict[str, Any] = {}
     if "tabular" in args.cases:
         results.update(tabular_cases(args.repeats, args.instances))
