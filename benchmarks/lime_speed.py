@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from lime_common import breast_cancer_forest, region_model, synthetic_image
+from lime_common import breast_cancer_forest, photograph, region_model
 
 
 class Timed:
@@ -107,7 +107,8 @@ def tabular_cases(repeats: int, instances: int) -> dict[str, Any]:
 
 
 def image_cases(repeats: int) -> dict[str, Any]:
-    """One 224 x 224 image, lime's defaults (quickshift, 1000 samples, top 5 labels)."""
+    """One 224 x 224 photograph, lime's defaults (quickshift, 1000 samples, top 5 labels), as
+    float64 in [0, 1] and as uint8."""
     from lime.lime_image import LimeImageExplainer as Reference
 
     from surrogate.lime import LimeImageExplainer
@@ -116,8 +117,8 @@ def image_cases(repeats: int) -> dict[str, Any]:
     reference = Reference(random_state=0)
     ours = LimeImageExplainer(random_state=0)
     for name, image in (
-        ("image_float64", synthetic_image()),
-        ("image_uint8", np.round(synthetic_image(seed=1) * 255).astype(np.uint8)),
+        ("image_float64", photograph()),
+        ("image_uint8", np.round(photograph() * 255).astype(np.uint8)),
     ):
         case = (
             lambda f, image=image: reference.explain_instance(image, f, num_samples=1000),

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from surrogate.lime._engine import FEATURE_SELECTIONS, WeightedDesign, exponential_kernel
 from surrogate.lime._random import RandomState, check_random_state, instance_rng
@@ -146,31 +148,37 @@ class LimeExplainer:
         if top_labels is not None and top_labels < 1:
             raise InputError(f"top_labels must be positive, got {top_labels}")
         checked = self._check_instances(instances)
-        black_box = _as_black_box(predict_fn, batch_size or self._default_batch(checked))
+        rows_per_call = batch_size or self._default_batch(checked)
+        black_box = _as_black_box(predict_fn, rows_per_call)
         explanations: list[Explanation] = []
         groups = _groups(len(checked), num_samples)
         steps = progress(groups, desc="LIME", unit="group") if len(groups) > 1 else iter(groups)
         for group in steps:
-            neighbourhoods = [
-                self._neighbourhood(
-                    checked[i],
-                    num_samples,
-                    instance_rng(self.random_state, self._instance_key(checked[i])),
-                    options,
+            with _single_threaded_blas():
+                neighbourhoods = [
+                    self._neighbourhood(
+                        checked[i],
+                        num_samples,
+                        instance_rng(self.random_state, self._instance_key(checked[i])),
+                        options,
+                    )
+                    for i in group
+                ]
+            scores = self._score(neighbourhoods, black_box, rows_per_call)  # the model's own
+            with _single_threaded_blas():
+                explanations.extend(
+                    self._fit(nb, ys, labels, top_labels, num_features, num_samples)
+                    for nb, ys in zip(neighbourhoods, scores, strict=True)
                 )
-                for i in group
-            ]
-            scores = self._score(neighbourhoods, black_box)
-            explanations.extend(
-                self._fit(nb, ys, labels, top_labels, num_features, num_samples)
-                for nb, ys in zip(neighbourhoods, scores, strict=True)
-            )
         return explanations
 
-    def _score(self, neighbourhoods: list[Neighbourhood], black_box: BlackBox) -> list[np.ndarray]:
-        """Black-box scores of every neighbour, in calls of up to ``batch_size`` rows."""
+    def _score(
+        self, neighbourhoods: list[Neighbourhood], black_box: BlackBox, rows_per_call: int
+    ) -> list[np.ndarray]:
+        """Black-box scores of every neighbour, in calls of up to ``rows_per_call`` rows (a
+        ``BlackBox`` given by the caller may split them further by its own batch size)."""
         pieces: list[list[np.ndarray]] = [[] for _ in neighbourhoods]
-        for chunk in _chunks([nb.n_rows for nb in neighbourhoods], black_box.batch_size):
+        for chunk in _chunks([nb.n_rows for nb in neighbourhoods], rows_per_call):
             inputs = self._concatenate(
                 [neighbourhoods[i].inputs(start, stop) for i, start, stop in chunk]
             )
@@ -248,6 +256,18 @@ class LimeExplainer:
             params=params,
             **neighbourhood.fields,
         )
+
+
+@cache
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def _single_threaded_blas() -> Any:
+    """Run our own array work on one BLAS thread: its products are (n x d) by (d x d) with d
+    small, where waking more threads costs more than it saves, and on a busy machine stalls
+    (the black box's calls keep whatever threading the caller set)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def _as_black_box(predict_fn: Any, batch_size: int) -> BlackBox:

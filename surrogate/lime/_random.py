@@ -21,6 +21,7 @@ from training.errors import InputError
 RandomState = int | np.integer | np.random.Generator | None
 _TINY = 2.0**-60
 _SOBOL_BITS = 30
+_BLOCK_ROWS = 2048
 _EPSILON = 2.0**-53
 
 
@@ -184,11 +185,17 @@ class TruncatedNormals:
         self, uniforms: np.ndarray, index: np.ndarray, out: np.ndarray | None = None
     ) -> np.ndarray:
         """Draw from distribution ``index`` (flat indices) for each of ``uniforms``, into
-        ``out`` when given; in place, so that no temporary of that size is made but one."""
-        cells = self.table.take(index, axis=0)
-        values = np.multiply(uniforms, cells[..., 1], out=out)
-        values += cells[..., 0]
-        ndtri(values, out=values)
-        values *= cells[..., 3]
-        values += cells[..., 2]
-        return np.clip(values, cells[..., 4], cells[..., 5], out=values)
+        ``out`` when given. Rows are drawn a block at a time, in place, so that the gathered
+        parameters stay in cache."""
+        if out is None:
+            out = np.empty(np.shape(uniforms))
+        for start in range(0, len(out), _BLOCK_ROWS):
+            block = slice(start, start + _BLOCK_ROWS)
+            cells = self.table.take(index[block], axis=0)
+            values = np.multiply(uniforms[block], cells[..., 1], out=out[block])
+            values += cells[..., 0]
+            ndtri(values, out=values)
+            values *= cells[..., 3]
+            values += cells[..., 2]
+            np.clip(values, cells[..., 4], cells[..., 5], out=values)
+        return out

@@ -250,12 +250,18 @@ class Explanation:
                 }
                 for label in chosen
             ],
-            "scores": [
-                {"name": self.class_names[k] if k < len(self.class_names) else str(k), "value": v}
-                for k, v in enumerate(self.predict_proba.tolist())
-            ],
+            "scores": self._best_scores(5),
             "picture": self._picture_data_uri(chosen[0]) if chosen else None,
         }
+
+    def _best_scores(self, count: int) -> list[dict[str, Any]]:
+        """The ``count`` best scored outputs of the black box, best first, with their names."""
+        order = np.argsort(-self.predict_proba, kind="stable")[:count]
+        names = self.class_names
+        return [
+            {"name": names[k] if k < len(names) else str(k), "value": float(self.predict_proba[k])}
+            for k in order
+        ]
 
     def _highlighted_tokens(self, label: int) -> list[dict[str, Any]] | None:
         """For text: the document's tokens, each with its word's weight (None when unweighted)."""
