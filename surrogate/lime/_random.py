@@ -123,14 +123,13 @@ def _linear_scramble(directions: np.ndarray, rng: np.random.Generator) -> np.nda
     """Multiply each dimension's direction numbers (bits as vectors, most significant first)
     by its own random lower-triangular binary matrix with ones on the diagonal."""
     d = directions.shape[0]
-    scrambled = np.zeros_like(directions)
+    digits = np.left_shift(np.uint32(1), np.arange(_SOBOL_BITS - 1, -1, -1, dtype=np.uint32))
+    above = np.uint32((1 << _SOBOL_BITS) - 1) ^ ((digits << np.uint32(1)) - np.uint32(1))
     noise = rng.integers(0, 1 << _SOBOL_BITS, size=(d, _SOBOL_BITS), dtype=np.uint32)
-    for row in range(_SOBOL_BITS):
-        digit = np.uint32(1 << (_SOBOL_BITS - 1 - row))
-        above = np.uint32(((1 << _SOBOL_BITS) - 1) ^ ((digit << np.uint32(1)) - np.uint32(1)))
-        mask = (noise[:, row] & above) | digit  # the more significant digits, and this one
-        scrambled |= _parity(directions & mask[:, None]) * digit
-    return scrambled
+    rows = (noise & above) | digits  # row r: random more significant digits, and digit r
+    # Output digit r of each direction number is the parity of (row r AND the number).
+    bits = _parity(directions[:, None, :] & rows[:, :, None]) * digits[None, :, None]
+    return np.bitwise_or.reduce(bits, axis=1)
 
 
 def _parity(words: np.ndarray) -> np.ndarray:
@@ -140,11 +139,31 @@ def _parity(words: np.ndarray) -> np.ndarray:
     return words & np.uint32(1)
 
 
-def sample_categories(uniforms: np.ndarray, cumulative: np.ndarray) -> np.ndarray:
-    """Indices of categories drawn by inverse CDF: ``uniforms`` (n,) against a cumulative
-    frequency vector; the same rule ``numpy.random.Generator.choice`` uses."""
-    index = np.searchsorted(cumulative, uniforms, side="right")
-    return np.minimum(index, len(cumulative) - 1)
+class Categories:
+    """Categorical distributions of several columns, drawn by inverse CDF.
+
+    ``frequencies`` holds one probability vector per column. A uniform u of a column picks its
+    category by a ``searchsorted`` of u in the column's cumulative frequencies (the rule
+    ``numpy.random.Generator.choice`` uses). Draws are flat indices into the concatenation of
+    all columns' categories; ``offsets`` says where each column starts.
+    """
+
+    def __init__(self, frequencies: list[np.ndarray]) -> None:
+        sizes = np.array([len(f) for f in frequencies], dtype=np.intp)
+        self.offsets = np.cumsum(sizes) - sizes
+        self.cumulative = [np.cumsum(f) for f in frequencies]
+
+    def draw(self, uniforms: np.ndarray) -> np.ndarray:
+        """Flat category indices (n, columns) for uniforms (n, columns)."""
+        drawn = np.empty(uniforms.shape, dtype=np.intp)
+        # One small search per column beats one search over all columns' thresholds.
+        for column, (cumulative, offset) in enumerate(
+            zip(self.cumulative, self.offsets, strict=True)
+        ):
+            local = np.searchsorted(cumulative, uniforms[:, column], side="right")
+            np.minimum(local, len(cumulative) - 1, out=local)
+            np.add(local, offset, out=drawn[:, column])
+        return drawn
 
 
 class TruncatedNormals:

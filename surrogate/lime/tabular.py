@@ -35,10 +35,10 @@ from sklearn.preprocessing import StandardScaler
 
 from surrogate.lime._base import LimeExplainer, Neighbourhood
 from surrogate.lime._random import (
+    Categories,
     RandomState,
     TruncatedNormals,
     array_key,
-    sample_categories,
     uniforms,
 )
 from surrogate.lime.explanation import Explanation
@@ -186,37 +186,41 @@ class LimeTabularExplainer(LimeExplainer):
             table = data
         self.feature_values_: dict[int, np.ndarray] = {}
         self.feature_frequencies_: dict[int, np.ndarray] = {}
-        self._cumulative: dict[int, np.ndarray] = {}
         for feature in self.sampled_features_:
             tallies = sorted(collections.Counter(table[:, feature].tolist()).items())
             values = np.array([value for value, _ in tallies], dtype=np.float64)
             frequencies = np.array([count for _, count in tallies], dtype=np.float64)
-            frequencies /= frequencies.sum()
             self.feature_values_[feature] = values
-            self.feature_frequencies_[feature] = frequencies
-            self._cumulative[feature] = np.cumsum(frequencies)
+            self.feature_frequencies_[feature] = frequencies / frequencies.sum()
             self.mean_[feature] = 0.0
             self.scale_[feature] = 1.0
-        # Discretised columns draw their value from a normal truncated to the drawn bin.
-        self._bin_features = np.array(
-            sorted(discretizer.means) if discretizer is not None else [], dtype=np.intp
+        self._sampled = np.asarray(self.sampled_features_, dtype=np.intp)
+        self._all_sampled = len(self._sampled) == self.n_features_
+        self._continuous = np.setdiff1d(np.arange(self.n_features_), self._sampled)
+        self._categories = Categories([self.feature_frequencies_[f] for f in self._sampled])
+        self._category_values = np.concatenate(
+            [self.feature_values_[f] for f in self._sampled] or [np.zeros(0)]
         )
-        self._bin_width = 0
-        self._all_sampled = len(self.sampled_features_) == self.n_features_
-        self._bin_row = {int(f): row for row, f in enumerate(self._bin_features)}
+        # Discretised columns draw their value from a normal fitted to the training values in
+        # the drawn bin, truncated to it: one distribution per (column, bin), laid out like the
+        # drawn category indices; categorical columns' rows are never drawn.
+        binned = set(discretizer.means) if discretizer is not None else set()
+        self._binned_columns = np.array(
+            [c for c, f in enumerate(self._sampled) if f in binned], dtype=np.intp
+        )
+        self._bin_features = self._sampled[self._binned_columns]
+        self._other_columns = np.setdiff1d(np.arange(len(self._sampled)), self._binned_columns)
         self._all_binned = np.array_equal(self._bin_features, np.arange(self.n_features_))
         if discretizer is not None and len(self._bin_features):
-            self._bin_width = max(len(discretizer.means[f]) for f in self._bin_features)
-            stats = [discretizer.mins, discretizer.maxs, discretizer.means, discretizer.stds]
-            tables = np.ones((4, len(self._bin_features), self._bin_width))
-            for row, feature in enumerate(self._bin_features):
-                for table, stat in zip(tables, stats, strict=True):
-                    table[row, : len(stat[feature])] = stat[feature]
-            self._bin_values = TruncatedNormals(*tables)
-        self._continuous = np.array(
-            [f for f in range(self.n_features_) if f not in set(self.sampled_features_)],
-            dtype=np.intp,
-        )
+            stats = np.zeros((4, len(self._category_values)))
+            stats[3] = 1.0
+            for column, feature in zip(self._binned_columns, self._bin_features, strict=True):
+                start = self._categories.offsets[column]
+                for row, stat in enumerate(
+                    (discretizer.mins, discretizer.maxs, discretizer.means, discretizer.stds)
+                ):
+                    stats[row, start : start + len(stat[feature])] = stat[feature]
+            self._bin_values = TruncatedNormals(*stats)
 
     # ---- public API -----------------------------------------------------------------------
 
@@ -310,7 +314,10 @@ class LimeTabularExplainer(LimeExplainer):
         if not self._all_sampled:  # categorical-like columns are already on their scale
             scaled -= self.mean_
             scaled /= self.scale_
-        if distance_metric == "euclidean":
+        if distance_metric == "euclidean" and self._all_sampled:
+            # 0/1 rows against the all-ones instance: the distance counts the mismatches.
+            distances = np.sqrt(self.n_features_ - scaled.sum(axis=1))
+        elif distance_metric == "euclidean":
             offset = scaled - scaled[0]
             distances = np.sqrt(np.einsum("ij,ij->i", offset, offset))
         else:
@@ -339,10 +346,10 @@ class LimeTabularExplainer(LimeExplainer):
         its value.
         """
         n, d = num_samples - 1, self.n_features_
-        sampled = self.sampled_features_
+        sampled, k = self._sampled, len(self._sampled)
         valued = self._bin_features if self.discretizer_ is not None else self._continuous
-        u = uniforms(rng, n, len(sampled) + len(valued), self.sampler)
-        choice_u, value_u = u[:, : len(sampled)], u[:, len(sampled) :]
+        u = uniforms(rng, n, k + len(valued), self.sampler)
+        choice_u, value_u = u[:, :k], u[:, k:]
         inverse = np.empty((num_samples, d))
         data = np.empty((num_samples, d))
         if self.discretizer_ is None:
@@ -352,24 +359,36 @@ class LimeTabularExplainer(LimeExplainer):
             first = instance
         else:
             first = self.discretizer_.discretize(instance)
-        cells = np.empty((n, len(self._bin_features)), dtype=np.intp)
-        for column, feature in enumerate(sampled):
-            index = sample_categories(choice_u[:, column], self._cumulative[feature])
-            values = self.feature_values_[feature].take(index)
-            np.equal(values, first[feature], out=data[1:, feature])
-            row = self._bin_row.get(feature)
-            if row is None:
-                inverse[1:, feature] = values
-            else:  # the bin's row in the table of truncated normals
-                np.add(index, row * self._bin_width, out=cells[:, row])
-        if self._all_binned:  # the common case: draw straight into the output
-            self._bin_values.sample(value_u, cells, out=inverse[1:])
-        elif len(self._bin_features):
-            inverse[1:, self._bin_features] = self._bin_values.sample(value_u, cells)
+        if k:
+            drawn = self._categories.draw(choice_u)
+            # A neighbour's interpretable feature is 1 where it drew the instance's own value.
+            same = drawn == self._category_index(first)
+            if self._all_sampled:
+                data[1:] = same
+            else:
+                data[1:, sampled] = same
+            if len(self._other_columns):
+                columns = self._other_columns
+                inverse[1:, sampled[columns]] = self._category_values.take(drawn[:, columns])
+            if self._all_binned:  # the common case: draw straight into the output
+                self._bin_values.sample(value_u, drawn, out=inverse[1:])
+            elif len(self._bin_features):
+                cells = drawn[:, self._binned_columns]
+                inverse[1:, self._bin_features] = self._bin_values.sample(value_u, cells)
         data[0] = first
         data[0, sampled] = 1.0
         inverse[0] = instance
         return data, inverse
+
+    def _category_index(self, first: np.ndarray) -> np.ndarray:
+        """Flat index of the instance's own value in each sampled column (-1 if unseen)."""
+        index = np.full(len(self._sampled), -1, dtype=np.intp)
+        for column, feature in enumerate(self._sampled):
+            values = self.feature_values_[int(feature)]
+            position = int(np.searchsorted(values, first[feature]))
+            if position < len(values) and values[position] == first[feature]:
+                index[column] = self._categories.offsets[column] + position
+        return index
 
     def _describe(self, instance: np.ndarray) -> dict[str, Any]:
         """Readable names and values of the instance's features, as ``lime`` writes them."""
