@@ -3,8 +3,8 @@
 breast_cancer with a default random forest (the split and forest of lime_speed.py); each test
 row is explained twice with different seeds (labels=(1,), num_features=10, lime's defaults) and
 the two top-5 feature sets are compared by Jaccard index, averaged over rows and seed pairs. Then
-the time lime needs for 5000 samples is measured, interleaved with ours at growing num_samples,
-and ours is run at the largest num_samples that fits that time.
+the num_samples at which ours takes as long as lime at 5000 is found (timed interleaved with
+lime) and ours is measured there.
 
     python benchmarks/lime_stability.py
     python benchmarks/lime_stability.py --rows 20 --pairs 3
@@ -58,28 +58,45 @@ def stability(kind: str, num_samples: int, rows: np.ndarray, forest: Any, X_trai
     return float(np.mean(scores)), float(np.std(scores) / np.sqrt(len(scores)))
 
 
-def equal_time(rows, forest, X_train, candidates: list[int], repeats: int) -> dict[str, Any]:
-    """lime's seconds at 5000 samples, and ours' seconds at each candidate, interleaved."""
+def _seconds(explain: Callable[..., Any], rows, forest, num_samples: int) -> list[float]:
+    times = []
+    for row in rows:
+        started = time.perf_counter()
+        explain(row, forest.predict_proba, num_samples)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def equal_time(rows, forest, X_train, repeats: int) -> dict[str, Any]:
+    """The num_samples at which ours takes as long per explanation as lime at 5000.
+
+    Seconds of ours are fitted as a + b * num_samples from runs at 5000 and 40000 samples,
+    interleaved with lime's runs at 5000, and the fit is solved for lime's time; a last
+    interleaved round at that num_samples checks it.
+    """
     lime = _explainer("lime", X_train, 0)
     ours = _explainer("ours", X_train, 0)
     lime_times: list[float] = []
-    ours_times: dict[int, list[float]] = {n: [] for n in candidates}
+    ours_times: dict[int, list[float]] = {5000: [], 40000: []}
     for _ in range(repeats):
-        for row in rows:
-            started = time.perf_counter()
-            lime(row, forest.predict_proba, 5000)
-            lime_times.append(time.perf_counter() - started)
-            for n in candidates:
-                started = time.perf_counter()
-                ours(row, forest.predict_proba, n)
-                ours_times[n].append(time.perf_counter() - started)
+        lime_times += _seconds(lime, rows, forest, 5000)
+        for n in ours_times:
+            ours_times[n] += _seconds(ours, rows, forest, n)
     lime_seconds = float(np.median(lime_times))
-    ours_seconds = {n: float(np.median(t)) for n, t in ours_times.items()}
-    affordable = [n for n in candidates if ours_seconds[n] <= lime_seconds]
+    slope = (np.median(ours_times[40000]) - np.median(ours_times[5000])) / 35000
+    intercept = np.median(ours_times[5000]) - slope * 5000
+    n_equal = int((lime_seconds - intercept) / slope) // 1000 * 1000
+    check_lime, check_ours = [], []
+    for _ in range(repeats):
+        check_lime += _seconds(lime, rows, forest, 5000)
+        check_ours += _seconds(ours, rows, forest, n_equal)
     return {
         "lime_seconds_at_5000": lime_seconds,
-        "ours_seconds": ours_seconds,
-        "num_samples_at_equal_time": max(affordable) if affordable else None,
+        "ours_seconds_at_5000": float(np.median(ours_times[5000])),
+        "ours_seconds_at_40000": float(np.median(ours_times[40000])),
+        "num_samples_at_equal_time": n_equal,
+        "check_lime_seconds_at_5000": float(np.median(check_lime)),
+        "check_ours_seconds_at_equal_time": float(np.median(check_ours)),
     }
 
 
@@ -113,23 +130,21 @@ def main() -> None:
             cells.append(f"{value[0]:.3f} +- {value[1]:.3f}" if value else "-")
         print(f"{n:>12}" + "".join(f"{cell:>16}" for cell in cells))
 
-    timing = equal_time(rows[:10], forest, X_train, args.ours_samples, repeats=2)
+    timing = equal_time(rows[:10], forest, X_train, repeats=2)
     n_equal = timing["num_samples_at_equal_time"]
-    print(f"\nlime, 5000 samples: {timing['lime_seconds_at_5000']:.4f} s per explanation")
-    for n, seconds in timing["ours_seconds"].items():
-        print(f"ours, {n:>6} samples: {seconds:.4f} s")
-    result: dict[str, Any] = {"jaccard": table, "timing": timing}
-    if n_equal is not None:
-        at_equal = table["ours"].get(n_equal) or stability(
-            "ours", n_equal, rows, forest, X_train, args.pairs
-        )
-        result["jaccard_at_equal_time"] = at_equal
-        print(
-            f"at lime's 5000-sample time ours affords {n_equal} samples: Jaccard@5 "
-            f"{at_equal[0]:.3f} +- {at_equal[1]:.3f} (lime at 5000: {table['lime'][5000][0]:.3f})"
-            if 5000 in table["lime"]
-            else f"at lime's 5000-sample time ours affords {n_equal} samples: {at_equal[0]:.3f}"
-        )
+    at_equal = stability("ours", n_equal, rows, forest, X_train, args.pairs)
+    print(
+        f"\nseconds per explanation: lime at 5000 samples {timing['lime_seconds_at_5000']:.4f}; "
+        f"ours at 5000 {timing['ours_seconds_at_5000']:.4f}, at 40000 "
+        f"{timing['ours_seconds_at_40000']:.4f}"
+    )
+    print(
+        f"equal time: ours affords {n_equal} samples (check: lime "
+        f"{timing['check_lime_seconds_at_5000']:.4f} s, ours "
+        f"{timing['check_ours_seconds_at_equal_time']:.4f} s); Jaccard@5 there "
+        f"{at_equal[0]:.3f} +- {at_equal[1]:.3f}"
+    )
+    result: dict[str, Any] = {"jaccard": table, "timing": timing, "jaccard_at_equal_time": at_equal}
     print("load average:", " ".join(f"{x:.1f}" for x in os.getloadavg()))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:

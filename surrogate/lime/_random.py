@@ -22,7 +22,6 @@ RandomState = int | np.integer | np.random.Generator | None
 _TINY = 2.0**-60
 _SOBOL_BITS = 30
 _BLOCK_ROWS = 2048
-_EPSILON = 2.0**-53
 
 
 def check_random_state(random_state: RandomState) -> RandomState:
@@ -61,41 +60,44 @@ def array_key(array: np.ndarray) -> bytes:
 
 
 def uniforms(rng: np.random.Generator, n: int, d: int, sampler: str) -> np.ndarray:
-    """(n, d) uniforms on [0, 1) from which every neighbour is drawn.
+    """(n, d) uniforms on (0, 1) from which every neighbour is drawn.
 
     ``"random"`` gives independent draws. ``"qmc"`` gives a scrambled Sobol sequence
     (randomised quasi-Monte Carlo): each row is still uniform on the cube, so every neighbour
     has the distribution LIME prescribes and the estimator is unchanged, but the rows cover the
     cube more evenly than independent draws, which lowers the variance of the surrogate's
-    weights at a given number of samples.
+    weights at a given number of samples. Either may be a column-major array.
     """
     if sampler == "random":
-        return rng.random((n, d))
+        # Keep inverse CDFs finite: a draw may be 0 exactly.
+        return np.maximum(rng.random((n, d)), _TINY)
     if sampler != "qmc":
         raise InputError(f"sampler must be 'qmc' or 'random', got {sampler!r}")
     if n == 0 or d == 0:
         return np.zeros((n, d))
-    # Keep inverse CDFs finite: a scrambled point may fall on 0 exactly.
-    return np.clip(scrambled_sobol(rng, n, d), _TINY, 1.0 - _EPSILON)
+    return scrambled_sobol(rng, n, d)
 
 
 def scrambled_sobol(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     """The first ``n`` points of a d-dimensional Sobol sequence with a random linear matrix
     scramble and a random digital shift (Matousek's scramble, as ``scipy.stats.qmc.Sobol``
-    applies it), as floats in [0, 1).
+    applies it), as an (n, d) column-major array of floats in (0, 1).
 
     The scramble multiplies each dimension's direction numbers by a random lower-triangular
     binary matrix with a unit diagonal, so the points stay a (t, m, s)-net while each is uniform
-    on the cube; points are then made in Gray-code order by one cumulative XOR.
+    on the cube; points are then made in Gray-code order by one cumulative XOR per dimension,
+    and placed at the centre of their cell of the 2^-30 grid (so none is 0 or 1).
     """
     count = max(1, (n - 1).bit_length())
     directions = _linear_scramble(_direction_numbers(d, count), rng)
     steps = np.arange(1, n, dtype=np.int64)
     steps = np.log2((steps & -steps).astype(np.float64)).astype(np.intp)  # trailing zeros
-    points = np.zeros((n, d), dtype=np.uint32)
-    np.bitwise_xor.accumulate(directions.T[steps], axis=0, out=points[1:])
-    points ^= rng.integers(0, 1 << _SOBOL_BITS, size=d, dtype=np.uint32)
-    return points * 2.0**-_SOBOL_BITS
+    points = np.zeros((d, n), dtype=np.uint32)  # one contiguous row per dimension
+    np.bitwise_xor.accumulate(directions[:, steps], axis=1, out=points[:, 1:])
+    points ^= rng.integers(0, 1 << _SOBOL_BITS, size=(d, 1), dtype=np.uint32)
+    unit = np.add(points, 0.5, dtype=np.float64)
+    unit *= 2.0**-_SOBOL_BITS
+    return unit.T
 
 
 @lru_cache(maxsize=64)
