@@ -199,7 +199,6 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         "held_out_accuracy": task.accuracy,
         "num_samples": num_samples,
         "num_features": num_features,
-        "seconds_per_explanation": seconds,
         "instances": [{k: v for k, v in r.items() if k != "html"} for r in records],
         "submodular_pick": picked,
     }
@@ -217,6 +216,8 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     )
     run_folder.extra["title"] = title
     run_folder.extra["summary"] = summary
+    # Timing goes to run.json, so that explanations.json is the same for the same seed.
+    run_folder.extra["seconds_per_explanation"] = seconds
     write_page(
         run_folder.path("index.html"),
         "lime_report.html",
@@ -229,6 +230,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         records=records,
         mean_auc=mean_auc,
         mean_random_auc=mean_random,
+        seconds_per_explanation=seconds,
     )
 
 

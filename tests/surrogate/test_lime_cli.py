@@ -133,3 +133,14 @@ def test_hidden_superpixels_can_take_their_mean_colour(tmp_path):
     result = json.loads((out / "explanations.json").read_text())
     assert result["instances"][0]["explanation"]["params"]["hide_color"] is None
     assert result["submodular_pick"] is None
+
+
+def test_same_seed_gives_bit_identical_explanations_json(tmp_path):
+    runs = {}
+    for name, seed in (("first", "3"), ("again", "3"), ("other", "4")):
+        out = tmp_path / name
+        options = ["--kind", "text", "--instances", "0", "--sp-size", "4", "--seed", seed]
+        assert main(["lime", "--out", str(out), *QUICK, *options]) == 0
+        runs[name] = (out / "explanations.json").read_bytes()
+    assert runs["first"] == runs["again"]
+    assert runs["first"] != runs["other"]
