@@ -220,3 +220,16 @@ def test_missing_label_is_named(cancer):
     explainer = LimeTabularExplainer(X, random_state=0)
     with pytest.raises(InputError, match=r"labels \[4\] do not exist"):
         explainer.explain_instance(X[0], forest.predict_proba, labels=(4,), num_samples=50)
+
+
+def test_values_stay_in_their_bin_when_a_bin_is_empty():
+    # Quartiles of 0,...,0,10,...,10 are 0, 5, 10: the bins (0, 5] and > 10 hold no row.
+    rng = np.random.default_rng(0)
+    X = np.column_stack([np.repeat([0.0, 10.0], 50), rng.normal(size=100)])
+    explainer = LimeTabularExplainer(X, random_state=0, sampler="random")
+    data, inverse = explainer._sample(np.array([10.0, 0.0]), 4000, instance_rng(0, b"bins"))
+    # Each bin's values sit at its only training value (std 1e-11, as lime fits it).
+    at_ten = np.isclose(inverse[1:, 0], 10.0, atol=1e-9)
+    assert np.all(at_ten | (inverse[1:, 0] == 0.0))
+    np.testing.assert_array_equal(data[1:, 0], at_ten)
+    assert 0.4 < data[1:, 0].mean() < 0.6  # each observed bin holds half the rows
