@@ -57,14 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="built-in data set or file: breast_cancer etc. or .npy/.npz/.csv (tabular), "
         "digits or a .npy/.npz stack of images (image), reviews or a .tsv of label<TAB>text "
-        "lines (text); default: breast_cancer, digits, reviews",
+        "lines (text); None: breast_cancer, digits or reviews",
     )
     parser.add_argument(
         "--model",
         default=None,
         help="random_forest | logistic_regression | digits_logistic | bag_of_words | "
-        "pretrained:NAME | package.module:attribute (see the description); default: "
-        "random_forest, digits_logistic, bag_of_words",
+        "pretrained:NAME | package.module:attribute (see the description); None: "
+        "random_forest, digits_logistic or bag_of_words",
     )
     parser.add_argument("--num-samples", type=int, default=None, help="neighbours per explanation")
     parser.add_argument(
