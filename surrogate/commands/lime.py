@@ -66,9 +66,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "pretrained:NAME | package.module:attribute (see the description); None: "
         "random_forest, digits_logistic or bag_of_words",
     )
-    parser.add_argument("--num-samples", type=int, default=None, help="neighbours per explanation")
     parser.add_argument(
-        "--num-features", type=int, default=None, help="features in each explanation"
+        "--num-samples",
+        type=int,
+        default=None,
+        help="neighbours per explanation; None: 5000 (tables, text) or 1000 (images)",
+    )
+    parser.add_argument(
+        "--num-features",
+        type=int,
+        default=None,
+        help="features in each explanation; None: 6 (tables, text) or 10 (images)",
     )
     parser.add_argument(
         "--instances", default="0,1,2", help="held-out rows to explain, comma-separated"
