@@ -109,12 +109,17 @@ def main() -> None:
     parser.add_argument(
         "--ours-samples", type=int, nargs="+", default=[1000, 2000, 5000, 10000, 20000, 40000]
     )
+    parser.add_argument(
+        "--equal-time-only", action="store_true", help="skip the table against num_samples"
+    )
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
 
     X_train, X_test, forest = breast_cancer_forest()
     rows = X_test[: args.rows]
     table: dict[str, dict[int, tuple[float, float]]] = {"lime": {}, "ours": {}, "ours_random": {}}
+    if args.equal_time_only:
+        args.lime_samples, args.ours_samples = [], []
     for n in args.lime_samples:
         table["lime"][n] = stability("lime", n, rows, forest, X_train, args.pairs)
     for n in args.ours_samples:
@@ -124,7 +129,7 @@ def main() -> None:
     print(f"Jaccard@5 between two seeds (mean +- s.e. over {args.rows} rows x {args.pairs} pairs)")
     print(f"{'num_samples':>12}{'lime':>16}{'ours (qmc)':>16}{'ours (random)':>16}")
     for n in sorted(set(args.lime_samples) | set(args.ours_samples)):
-        cells = []
+        cells: list[str] = []
         for kind in ("lime", "ours", "ours_random"):
             value = table[kind].get(n)
             cells.append(f"{value[0]:.3f} +- {value[1]:.3f}" if value else "-")
