@@ -104,6 +104,8 @@ def _is_number(text: str) -> bool:
 
 def _checked(data: Dataset) -> Dataset:
     X = np.asarray(data.X)
+    if X.ndim > 2 and data.image_shape is None:  # a stack of images: keep the shape of one
+        data.image_shape = tuple(X.shape[1:])
     if X.ndim != 2:
         X = X.reshape(len(X), -1) if X.ndim > 2 else X
         if X.ndim != 2:

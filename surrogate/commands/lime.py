@@ -1,0 +1,681 @@
+"""Explain a black box's predictions with LIME, for tables, images or text.
+
+Fits or loads the model, explains a few held-out instances (their top class), draws each
+explanation's deletion curve against random orders, and picks a covering set of explanations
+with SP-LIME. Writes explanations.json (every explanation, readable again with
+``surrogate.lime.Explanation.from_dict``), PNG bar charts, superpixel overlays and deletion
+curves, and index.html.
+
+Models: ``random_forest`` or ``logistic_regression`` (tables, fitted here), ``digits_logistic``
+(images: a logistic regression on 8x8 digits that reads any image size), ``bag_of_words``
+(text: tf-idf and logistic regression, fitted here), ``pretrained:NAME`` (a torch image
+classifier shipped with seethrough, images (N, 3, H, W) in [-1, 1] to logits), or
+``package.module:attribute`` naming a fitted model, a factory returning one, or a
+``torch.nn.Module`` class (for images: a module taking (N, 3, H, W) in ``--model-range``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from surrogate.lime import (
+    FEATURE_SELECTIONS,
+    Explanation,
+    ImageExplanation,
+    LimeImageExplainer,
+    LimeTabularExplainer,
+    LimeTextExplainer,
+    deletion_curve,
+    submodular_pick,
+)
+from surrogate.lime.image import SEGMENTATIONS
+from training.blackbox import BlackBox
+from training.errors import ConfigError, InputError
+from training.runs import RunFolder
+
+KINDS = ("tabular", "image", "text")
+_DEFAULT_DATA = {"tabular": "breast_cancer", "image": "digits", "text": "reviews"}
+_DEFAULT_MODEL = {"tabular": "random_forest", "image": "digits_logistic", "text": "bag_of_words"}
+_DEFAULT_SAMPLES = {"tabular": 5000, "image": 1000, "text": 5000}
+_DEFAULT_FEATURES = {"tabular": 6, "image": 10, "text": 6}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``python -m surrogate lime``."""
+    parser.add_argument("--kind", choices=KINDS, default="tabular", help="what the model reads")
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="built-in data set or file: breast_cancer etc. or .npy/.npz/.csv (tabular), "
+        "digits or a .npy/.npz stack of images (image), reviews or a .tsv of label<TAB>text "
+        "lines (text); None: breast_cancer, digits or reviews",
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="random_forest | logistic_regression | digits_logistic | bag_of_words | "
+        "pretrained:NAME | package.module:attribute (see the description); None: "
+        "random_forest, digits_logistic or bag_of_words",
+    )
+    parser.add_argument(
+        "--num-samples",
+        type=int,
+        default=None,
+        help="neighbours per explanation; None: 5000 (tables, text) or 1000 (images)",
+    )
+    parser.add_argument(
+        "--num-features",
+        type=int,
+        default=None,
+        help="features in each explanation; None: 6 (tables, text) or 10 (images)",
+    )
+    parser.add_argument(
+        "--instances", default="0,1,2", help="held-out rows to explain, comma-separated"
+    )
+    parser.add_argument("--feature-selection", choices=FEATURE_SELECTIONS, default="auto")
+    parser.add_argument(
+        "--sampler", choices=("qmc", "random"), default="qmc", help="how neighbours are drawn"
+    )
+    parser.add_argument(
+        "--discretizer",
+        choices=("quartile", "decile", "entropy", "none"),
+        default="quartile",
+        help="tables: bins of continuous features (none keeps them continuous)",
+    )
+    parser.add_argument(
+        "--segmentation",
+        choices=tuple(SEGMENTATIONS),
+        default="slic",
+        help="images: superpixel algorithm (lime's quickshift suits photographs; SLIC suits "
+        "small images such as digits)",
+    )
+    parser.add_argument(
+        "--hide-color",
+        type=_hide_color,
+        default=0.0,
+        help="images: value in [0, 1] that hidden superpixels take, or 'mean' for each "
+        "superpixel's mean colour (lime's default)",
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=32, help="images: digits are upscaled to this size"
+    )
+    parser.add_argument(
+        "--model-range",
+        default="-1,1",
+        help="images: value range a torch module expects, as low,high",
+    )
+    parser.add_argument(
+        "--sp-size", type=int, default=40, help="held-out rows explained for SP-LIME (0: skip)"
+    )
+    parser.add_argument("--sp-pick", type=int, default=4, help="explanations SP-LIME picks")
+    parser.add_argument(
+        "--num-random", type=int, default=10, help="random orders per deletion curve"
+    )
+    parser.add_argument("--test-size", type=float, default=0.25, help="held-out share")
+
+
+@dataclass
+class Task:
+    """What one run explains: the explainer, the black box and the held-out instances."""
+
+    explainer: LimeTabularExplainer | LimeImageExplainer | LimeTextExplainer
+    black_box: BlackBox
+    instances: Any
+    truth: list[str]
+    data_name: str
+    model_name: str
+    accuracy: float | None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
+    """Explain, measure, and write JSON, PNG and index.html into ``run_folder``."""
+    from training.images import save_figure, save_png
+
+    kind = args.kind
+    num_samples = args.num_samples or _DEFAULT_SAMPLES[kind]
+    num_features = args.num_features or _DEFAULT_FEATURES[kind]
+    task = _BUILDERS[kind](args)
+    rows = _parse_instances(args.instances, len(task.instances))
+
+    started = time.perf_counter()
+    explanations = task.explainer.explain_many(
+        _take(task.instances, rows),
+        task.black_box,
+        top_labels=1,
+        num_features=num_features,
+        num_samples=num_samples,
+        **task.options,
+    )
+    seconds = (time.perf_counter() - started) / len(rows)
+
+    records: list[dict[str, Any]] = []
+    curves = []
+    for row, explanation in zip(rows, explanations, strict=True):
+        instance = _take(task.instances, [row])[0]
+        curve = deletion_curve(
+            task.explainer,
+            instance,
+            explanation,
+            task.black_box,
+            num_random=args.num_random,
+            random_state=args.seed,
+        )
+        curves.append(curve)
+        label = explanation.available_labels()[0]
+        name = f"row{row}"
+        pictures = {
+            "bars": f"{name}_bars.png",
+            "deletion": f"{name}_deletion.png",
+        }
+        save_figure(
+            explanation.as_pyplot_figure(label, max_features=num_features),
+            run_folder.path(pictures["bars"]),
+        )
+        save_figure(
+            curve.figure(title=f"Deletion curve, row {row}"), run_folder.path(pictures["deletion"])
+        )
+        if isinstance(explanation, ImageExplanation):
+            pictures["overlay"] = f"{name}_overlay.png"
+            save_png(_image_panel(explanation, label), run_folder.path(pictures["overlay"]))
+        records.append(
+            {
+                "row": row,
+                "true_label": task.truth[row] if task.truth else None,
+                "label": label,
+                "explanation": explanation.to_dict(),
+                "deletion": curve.to_dict(),
+                "pictures": pictures,
+                "html": explanation.html_context([label]),
+            }
+        )
+
+    picked = _submodular(args, task, num_features, num_samples)
+    result = {
+        "kind": kind,
+        "data": task.data_name,
+        "model": task.model_name,
+        "held_out_accuracy": task.accuracy,
+        "num_samples": num_samples,
+        "num_features": num_features,
+        "instances": [{k: v for k, v in r.items() if k != "html"} for r in records],
+        "submodular_pick": picked,
+    }
+    run_folder.write_json("explanations.json", result)
+
+    from training.pages import write_page
+
+    mean_auc = float(np.mean([curve.auc for curve in curves]))
+    mean_random = float(np.mean([curve.random_auc for curve in curves]))
+    title = f"LIME: {kind} explanations of {task.model_name} on {task.data_name}"
+    summary = (
+        f"{len(rows)} explanations, {num_samples} neighbours each, "
+        f"{seconds:.3g} s per explanation; deletion AUC {mean_auc:.3f} "
+        f"vs {mean_random:.3f} for random orders"
+    )
+    run_folder.extra["title"] = title
+    run_folder.extra["summary"] = summary
+    # Timing goes to run.json, so that explanations.json is the same for the same seed.
+    run_folder.extra["seconds_per_explanation"] = seconds
+    write_page(
+        run_folder.path("index.html"),
+        "lime_report.html",
+        packages=("surrogate",),
+        title=title,
+        subtitle=summary,
+        home="../index.html",
+        command=" ".join(run_folder.command),
+        result=result,
+        records=records,
+        mean_auc=mean_auc,
+        mean_random_auc=mean_random,
+        seconds_per_explanation=seconds,
+    )
+
+
+def _submodular(
+    args: argparse.Namespace, task: Task, num_features: int, num_samples: int
+) -> dict[str, Any] | None:
+    """SP-LIME over the first ``--sp-size`` held-out rows."""
+    size = min(args.sp_size, len(task.instances))
+    if size <= 0:
+        return None
+    candidates = list(range(size))
+    explanations = task.explainer.explain_many(
+        _take(task.instances, candidates),
+        task.black_box,
+        top_labels=1,
+        num_features=num_features,
+        num_samples=num_samples,
+        **task.options,
+    )
+    picked = submodular_pick(explanations, args.sp_pick)
+    return {
+        **picked.to_dict(),
+        "candidates": size,
+        "rows": [candidates[i] for i in picked.indices],
+        "explanations": [
+            {
+                "row": candidates[i],
+                "true_label": task.truth[candidates[i]] if task.truth else None,
+                "label": explanations[i].available_labels()[0],
+                "class_name": _class_name(explanations[i]),
+                "top": explanations[i].as_list(explanations[i].available_labels()[0])[:5],
+            }
+            for i in picked.indices
+        ],
+    }
+
+
+def _class_name(explanation: Explanation) -> str:
+    label = explanation.available_labels()[0]
+    names = explanation.class_names
+    return names[label] if label < len(names) else str(label)
+
+
+def _image_panel(explanation: ImageExplanation, label: int) -> np.ndarray:
+    """Image, overlay and the supporting superpixels alone, side by side, enlarged."""
+    from training.images import make_grid, to_uint8_images
+
+    image = explanation.image
+    if image is None:
+        raise InputError("image explanation without its image")
+    overlay = explanation.overlay(label, num_features=5)
+    scale = overlay.shape[0] // image.shape[0]
+    original = to_uint8_images(image[None], value_range=(0.0, 1.0))[0]
+    shown = explanation.superpixel_mask(label, num_features=5)
+    kept = np.where(shown[..., None], original, (original * 0.25).astype(np.uint8))
+    enlarged = [p.repeat(scale, axis=0).repeat(scale, axis=1) for p in (original, kept)]
+    return make_grid(np.stack([enlarged[0], overlay, enlarged[1]]), nrow=3, pad=4)
+
+
+def _hide_color(text: str) -> float | None:
+    if str(text).strip().lower() in ("mean", "none"):
+        return None
+    try:
+        return float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a number or 'mean', got {text!r}") from err
+
+
+def _parse_instances(text: str, n_rows: int) -> list[int]:
+    try:
+        rows = [int(part) for part in str(text).split(",") if part.strip()]
+    except ValueError as err:
+        raise ConfigError(f"--instances must be comma-separated row numbers, got {text!r}") from err
+    if not rows:
+        raise ConfigError("--instances names no rows")
+    outside = [row for row in rows if not 0 <= row < n_rows]
+    if outside:
+        raise ConfigError(f"--instances {outside} are outside the {n_rows} held-out rows")
+    return rows
+
+
+def _take(instances: Any, rows: list[int]) -> Any:
+    if isinstance(instances, np.ndarray):
+        return instances[rows]
+    return [instances[i] for i in rows]
+
+
+# ---- models ----------------------------------------------------------------------------------
+
+
+def _resolve_model(spec: str, builtins: dict[str, Callable[[], Any]], device: str) -> Any:
+    """A built-in model, a shipped torch model, or an object named by an import path."""
+    if spec in builtins:
+        return builtins[spec]()
+    if spec.startswith("pretrained:"):
+        from training.devices import resolve_device
+        from training.pretrained import load_pretrained
+
+        return load_pretrained(spec.partition(":")[2], device=resolve_device(device))
+    if ":" not in spec:
+        raise ConfigError(
+            f"--model {spec!r} is not one of {', '.join(builtins)}, pretrained:NAME, "
+            "or package.module:attribute"
+        )
+    from training.sources import import_object
+
+    model = import_object(spec)
+    if inspect.isclass(model) or inspect.isfunction(model):
+        model = model()  # a class or a factory: build the model
+    return model
+
+
+def _fit_if_needed(model: Any, X: Any, y: Any) -> Any:
+    """Fit an sklearn estimator that comes unfitted; leave anything else as it is."""
+    if not (hasattr(model, "fit") and hasattr(model, "get_params")):
+        return model
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        model.fit(X, y)
+    return model
+
+
+def _held_out_accuracy(black_box: BlackBox, X: Any, y: np.ndarray | None) -> float | None:
+    if y is None:
+        return None
+    scores = black_box(X)
+    if scores.shape[1] == 1:
+        return None
+    return float(np.mean(np.argmax(scores, axis=1) == y))
+
+
+def _split(n_rows: int, y: Any, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(y) if y is not None else None
+    stratify = labels if labels is not None and len(np.unique(labels)) < 0.5 * n_rows else None
+    train, test = train_test_split(
+        np.arange(n_rows), test_size=args.test_size, random_state=args.seed, stratify=stratify
+    )
+    return np.asarray(train), np.asarray(test)
+
+
+# ---- tables ----------------------------------------------------------------------------------
+
+
+def _tabular(args: argparse.Namespace) -> Task:
+    from training.sources import load_dataset
+
+    data = load_dataset(args.data or _DEFAULT_DATA["tabular"])
+    if data.y is None:
+        raise InputError(f"tabular data {data.name!r} has no labels to fit or describe a model")
+    train, test = _split(len(data.X), data.y, args)
+    regression = data.task == "regression"
+    model_spec = args.model or _DEFAULT_MODEL["tabular"]
+    builtins = {
+        "random_forest": lambda: _random_forest(regression, args.seed),
+        "logistic_regression": lambda: _logistic_regression(args.seed),
+    }
+    model = _fit_if_needed(
+        _resolve_model(model_spec, builtins, args.device), data.X[train], data.y[train]
+    )
+    black_box = BlackBox(model)
+    explainer = LimeTabularExplainer(
+        data.X[train],
+        mode="regression" if regression else "classification",
+        training_labels=data.y[train],
+        feature_names=data.feature_names,
+        class_names=None if regression else data.target_names,
+        feature_selection=args.feature_selection,
+        discretize_continuous=args.discretizer != "none",
+        discretizer=args.discretizer if args.discretizer != "none" else "quartile",
+        random_state=args.seed,
+        sampler=args.sampler,
+    )
+    truth = (
+        [f"{value:.4g}" for value in data.y[test]]
+        if regression
+        else [_name(data.target_names, label) for label in data.y[test]]
+    )
+    return Task(
+        explainer=explainer,
+        black_box=black_box,
+        instances=data.X[test],
+        truth=truth,
+        data_name=data.name,
+        model_name=model_spec,
+        accuracy=None if regression else _held_out_accuracy(black_box, data.X[test], data.y[test]),
+    )
+
+
+def _random_forest(regression: bool, seed: int) -> Any:
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    if regression:
+        return RandomForestRegressor(random_state=seed)
+    return RandomForestClassifier(random_state=seed)
+
+
+def _logistic_regression(seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+
+
+def _name(names: list[str] | None, label: Any) -> str:
+    if names is not None and float(label).is_integer() and 0 <= int(label) < len(names):
+        return names[int(label)]
+    return str(label)
+
+
+# ---- images ----------------------------------------------------------------------------------
+
+
+class DigitsClassifier:
+    """A logistic regression on 8x8 digits that reads RGB images of any multiple of 8 pixels.
+
+    Images (n, H, W, 3) in [0, 1] are turned grey and averaged down to 8x8 blocks, the
+    resolution the regression was fitted at.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.classes_ = model.classes_
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images, dtype=np.float64)
+        n, height, width = images.shape[:3]
+        grey = images.mean(axis=-1)
+        blocks = grey.reshape(n, 8, height // 8, 8, width // 8).mean(axis=(2, 4))
+        return np.asarray(self.model.predict_proba(blocks.reshape(n, 64) * 16.0))
+
+
+def _image(args: argparse.Namespace) -> Task:
+    from training.sources import load_dataset
+
+    data = load_dataset(args.data or _DEFAULT_DATA["image"])
+    if data.image_shape is None:
+        raise InputError(f"--data {data.name!r} holds no images (expected (N, H, W[, C]) arrays)")
+    images = _as_rgb_unit(data.X.reshape(len(data.X), *data.image_shape))
+    if data.name == "digits" and args.image_size != images.shape[1]:
+        if args.image_size % 8:
+            raise ConfigError(f"--image-size must be a multiple of 8, got {args.image_size}")
+        factor = args.image_size // 8
+        images = images.repeat(factor, axis=1).repeat(factor, axis=2)
+    train, test = _split(len(images), data.y, args)
+    model_spec = args.model or _DEFAULT_MODEL["image"]
+    builtins = {"digits_logistic": lambda: _digits_logistic(data, train, args.seed)}
+    model = _resolve_model(model_spec, builtins, args.device)
+    black_box, class_names = _image_black_box(model, args.model_range, data.target_names)
+    explainer = LimeImageExplainer(
+        feature_selection=args.feature_selection,
+        random_state=args.seed,
+        sampler=args.sampler,
+        class_names=class_names,
+    )
+    y = data.y
+    return Task(
+        explainer=explainer,
+        black_box=black_box,
+        instances=images[test],
+        truth=[_name(class_names, label) for label in y[test]] if y is not None else [],
+        data_name=data.name,
+        model_name=model_spec,
+        accuracy=_held_out_accuracy(black_box, images[test], None if y is None else y[test]),
+        options={"segmentation_fn": args.segmentation, "hide_color": args.hide_color},
+    )
+
+
+def _digits_logistic(data: Any, train: np.ndarray, seed: int) -> DigitsClassifier:
+    from sklearn.linear_model import LogisticRegression
+
+    if data.name != "digits":
+        raise ConfigError("--model digits_logistic reads 8x8 digits only; use --data digits")
+    regression = LogisticRegression(max_iter=2000, random_state=seed)
+    return DigitsClassifier(regression.fit(data.X[train], data.y[train]))
+
+
+def _as_rgb_unit(images: np.ndarray) -> np.ndarray:
+    """Images as float (n, H, W, 3) in [0, 1], from grey or RGB, uint8, [0, 1] or [-1, 1]."""
+    if images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3):
+        images = images.transpose(0, 2, 3, 1)  # channels first to channels last
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise InputError(f"images must be (N, H, W), (N, H, W, C) or (N, C, H, W); {images.shape}")
+    if images.shape[-1] == 1:
+        images = np.repeat(images, 3, axis=-1)
+    images = images.astype(np.float64)
+    low, high = float(images.min()), float(images.max())
+    if high > 1.0:  # 8-bit, or digits' 0..16
+        return images / (16.0 if high <= 16.0 else 255.0)
+    if low < 0.0:
+        return (images + 1.0) / 2.0
+    return images
+
+
+def _image_black_box(
+    model: Any, model_range: str, target_names: list[str] | None
+) -> tuple[BlackBox, list[str] | None]:
+    """The black box the explainer calls with (n, H, W, 3) images in [0, 1]."""
+    if isinstance(model, torch.nn.Module):
+        low, high = _parse_range(model_range)
+        names = getattr(model, "class_names", None)
+        wrapped = ChannelsLastImages(model, low, high)
+        return BlackBox(wrapped, softmax=True), list(names) if names is not None else None
+    return BlackBox(model), target_names
+
+
+def _parse_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in str(text).split(","))
+    except ValueError as err:
+        raise ConfigError(f"--model-range must be low,high (e.g. -1,1), got {text!r}") from err
+    if not low < high:
+        raise ConfigError(f"--model-range must have low < high, got {text!r}")
+    return low, high
+
+
+class ChannelsLastImages(torch.nn.Module):
+    """Feed the explainer's (n, H, W, 3) images in [0, 1] to a torch image classifier that
+    reads (n, 3, H, W) in [low, high]."""
+
+    def __init__(self, module: torch.nn.Module, low: float, high: float) -> None:
+        super().__init__()
+        self.module = module
+        self.low, self.high = low, high
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits of ``images`` (n, H, W, 3)."""
+        scaled = images.permute(0, 3, 1, 2) * (self.high - self.low) + self.low
+        output: torch.Tensor = self.module(scaled.contiguous())
+        return output
+
+
+# ---- text ------------------------------------------------------------------------------------
+
+_POSITIVE = ("good", "great", "excellent", "lovely", "moving", "superb", "fun", "charming")
+_NEGATIVE = ("bad", "awful", "poor", "boring", "dull", "weak", "clumsy", "tedious")
+_NEUTRAL = (
+    "the movie was",
+    "the plot felt",
+    "its actors were",
+    "the music seemed",
+    "this story is",
+    "the ending was",
+    "the camera work looked",
+    "the dialogue sounded",
+)
+
+
+def reviews_corpus(n_documents: int = 600, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """A small procedural corpus of film reviews, label 1 positive and 0 negative.
+
+    Each review has three clauses; the label is the majority sentiment of their adjectives, so
+    the words that decide it are known.
+    """
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for _ in range(n_documents):
+        signs = rng.integers(0, 2, 3)
+        clauses = [
+            f"{rng.choice(_NEUTRAL)} {rng.choice(_POSITIVE if sign else _NEGATIVE)}"
+            for sign in signs
+        ]
+        texts.append(", ".join(clauses) + ".")
+        labels.append(int(signs.sum() >= 2))
+    return texts, np.asarray(labels)
+
+
+def _read_texts(path: Path) -> tuple[list[str], np.ndarray]:
+    if not path.is_file():
+        raise InputError(f"--data {str(path)!r} is neither 'reviews' nor an existing text file")
+    texts, labels = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        label, tab, text = line.partition("\t")
+        if not tab or not label.strip().lstrip("-").isdigit():
+            raise InputError(f"{path}:{number}: expected 'label<TAB>text' with an integer label")
+        texts.append(text)
+        labels.append(int(label))
+    if not texts:
+        raise InputError(f"{path} holds no documents")
+    return texts, np.asarray(labels)
+
+
+def _text(args: argparse.Namespace) -> Task:
+    source = args.data or _DEFAULT_DATA["text"]
+    if source == "reviews":
+        texts, labels = reviews_corpus(seed=args.seed)
+        class_names: list[str] | None = ["negative", "positive"]
+    else:
+        texts, labels = _read_texts(Path(source))
+        class_names = None
+    train, test = _split(len(texts), labels, args)
+    model_spec = args.model or _DEFAULT_MODEL["text"]
+    builtins = {"bag_of_words": lambda: _bag_of_words(args.seed)}
+    model = _fit_if_needed(
+        _resolve_model(model_spec, builtins, args.device),
+        [texts[i] for i in train],
+        labels[train],
+    )
+    black_box = BlackBox(model)
+    held_out = [texts[i] for i in test]
+    explainer = LimeTextExplainer(
+        class_names=class_names,
+        feature_selection=args.feature_selection,
+        random_state=args.seed,
+        sampler=args.sampler,
+    )
+    return Task(
+        explainer=explainer,
+        black_box=black_box,
+        instances=held_out,
+        truth=[_name(class_names, label) for label in labels[test]],
+        data_name=source if source == "reviews" else Path(source).name,
+        model_name=model_spec,
+        accuracy=_held_out_accuracy(black_box, held_out, labels[test]),
+    )
+
+
+def _bag_of_words(seed: int) -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=2000, random_state=seed))
+
+
+_BUILDERS: dict[str, Callable[[argparse.Namespace], Task]] = {
+    "tabular": _tabular,
+    "image": _image,
+    "text": _text,
+}

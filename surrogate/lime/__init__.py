@@ -1,0 +1,52 @@
+"""LIME (Ribeiro, Singh and Guestrin, 2016): local linear explanations of any black box.
+
+Fast and reproducible, with ``lime``'s interface: switching is an import::
+
+    from surrogate.lime import LimeTabularExplainer
+
+    explainer = LimeTabularExplainer(X_train, feature_names=names, random_state=0)
+    explanation = explainer.explain_instance(x, model.predict_proba, num_features=5)
+    explanation.as_list()
+
+- :class:`LimeTabularExplainer`, :class:`LimeImageExplainer`, :class:`LimeTextExplainer`:
+  ``explain_instance(instance, predict_fn, ...)`` and ``explain_many(instances, predict_fn,
+  ...)``, which scores many instances' neighbours in few large black-box calls.
+- :func:`fit_surrogate` / :class:`LimeBase`: the weighted-ridge engine on given neighbours,
+  weights and labels (numbers equal to ``lime``'s).
+- :class:`Explanation` / :class:`ImageExplanation`: ``as_list``, ``as_map``, ``score``,
+  ``local_pred``, ``intercept``, ``to_json`` / ``from_json``, ``to_html``.
+- :func:`submodular_pick` / :class:`SubmodularPick`: SP-LIME.
+- :func:`deletion_curve`: faithfulness against random orders.
+"""
+
+from surrogate.lime._engine import (
+    FEATURE_SELECTIONS,
+    LimeBase,
+    SurrogateFit,
+    exponential_kernel,
+    fit_surrogate,
+)
+from surrogate.lime.deletion import DeletionCurve, deletion_curve
+from surrogate.lime.explanation import Explanation, ImageExplanation
+from surrogate.lime.image import LimeImageExplainer
+from surrogate.lime.submodular import SubmodularPick, SubmodularPickResult, submodular_pick
+from surrogate.lime.tabular import LimeTabularExplainer
+from surrogate.lime.text import LimeTextExplainer
+
+__all__ = [
+    "FEATURE_SELECTIONS",
+    "DeletionCurve",
+    "Explanation",
+    "ImageExplanation",
+    "LimeBase",
+    "LimeImageExplainer",
+    "LimeTabularExplainer",
+    "LimeTextExplainer",
+    "SubmodularPick",
+    "SubmodularPickResult",
+    "SurrogateFit",
+    "deletion_curve",
+    "exponential_kernel",
+    "fit_surrogate",
+    "submodular_pick",
+]

@@ -1,0 +1,460 @@
+"""LIME for tables: neighbours drawn from training statistics, vectorised.
+
+Continuous features are discretised into quartile, decile or entropy bins (``lime``'s own
+discretizers) or kept continuous; categorical features stay as they are. A neighbour is drawn
+as ``lime`` draws it:
+
+- discretised and categorical features: a bin or category drawn from its training frequency;
+  the interpretable feature is 1 where it equals the instance's, and a discretised feature's
+  value is drawn from a normal fitted to the training values in its bin, truncated to the bin;
+- continuous features without discretisation: ``Normal(0, 1) * std + mean`` (or ``+ value`` of
+  the instance with ``sample_around_instance``), standardised for the surrogate.
+
+Neighbours are weighted by ``sqrt(exp(-d^2 / w^2))`` of their euclidean distance to the instance
+in that standardised space, ``w = 0.75 * sqrt(n_features)`` by default. The difference from
+``lime`` is how, not what: all neighbours are drawn in a few array operations (inverse-CDF
+sampling of the truncated normals instead of ``scipy.stats.truncnorm`` per feature), and
+``explain_many`` scores many instances' neighbours in a few large black-box calls.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from lime.discretize import (
+    BaseDiscretizer,
+    DecileDiscretizer,
+    EntropyDiscretizer,
+    QuartileDiscretizer,
+)
+from scipy.special import ndtri
+from sklearn.preprocessing import StandardScaler
+
+from surrogate.lime._base import LimeExplainer, Neighbourhood
+from surrogate.lime._random import (
+    Categories,
+    RandomState,
+    TruncatedNormals,
+    array_key,
+    uniforms,
+)
+from surrogate.lime.explanation import Explanation
+from training.errors import InputError
+
+_DISCRETIZERS = {
+    "quartile": QuartileDiscretizer,
+    "decile": DecileDiscretizer,
+    "entropy": EntropyDiscretizer,
+}
+
+
+class LimeTabularExplainer(LimeExplainer):
+    """Explains predictions on tables (``lime.lime_tabular.LimeTabularExplainer``'s interface).
+
+    Parameters
+    ----------
+    training_data:
+        (n, d) numeric array whose statistics define the neighbourhoods.
+    mode:
+        ``"classification"`` (the black box returns class scores) or ``"regression"`` (one
+        value per row).
+    training_labels:
+        Labels of ``training_data``; needed by the ``"entropy"`` discretizer only.
+    feature_names:
+        One name per column; ``"0"``, ``"1"``, ... by default.
+    categorical_features:
+        Indices of categorical columns (integer-coded values).
+    categorical_names:
+        ``{column: [name of value 0, name of value 1, ...]}`` for readable categories.
+    kernel_width:
+        Width of the exponential kernel; ``0.75 * sqrt(d)`` by default.
+    kernel:
+        ``kernel(distances, kernel_width) -> weights``; LIME's exponential kernel by default.
+    class_names:
+        Names of the black box's output columns.
+    feature_selection:
+        ``"auto"``, ``"forward_selection"``, ``"highest_weights"``, ``"lasso_path"`` or
+        ``"none"`` (see :func:`surrogate.lime.fit_surrogate`).
+    discretize_continuous, discretizer:
+        Discretise continuous columns with ``"quartile"``, ``"decile"`` or ``"entropy"`` bins or
+        a ``lime.discretize.BaseDiscretizer`` instance.
+    sample_around_instance:
+        Without discretisation, centre continuous samples on the instance instead of the mean.
+    random_state:
+        An integer makes every explanation a function of the instance and the options only;
+        a ``numpy.random.Generator`` is drawn from in turn; ``None`` gives fresh randomness.
+    sampler:
+        ``"qmc"`` (scrambled Sobol points, lower variance at the same cost) or ``"random"``
+        (independent draws, as ``lime``); both draw every neighbour from LIME's distribution.
+
+    Unlike scikit-learn estimators, and like ``lime``, the constructor learns the training
+    statistics (attributes ending in ``_``), so that switching from ``lime`` is an import.
+    """
+
+    kind = "tabular"
+
+    def __init__(
+        self,
+        training_data: Any,
+        mode: str = "classification",
+        training_labels: Any = None,
+        feature_names: Sequence[str] | None = None,
+        categorical_features: Sequence[int] | None = None,
+        categorical_names: Mapping[int, Sequence[str]] | None = None,
+        kernel_width: float | None = None,
+        kernel: Callable[[np.ndarray, float], np.ndarray] | None = None,
+        class_names: Sequence[str] | None = None,
+        feature_selection: str = "auto",
+        discretize_continuous: bool = True,
+        discretizer: str | BaseDiscretizer = "quartile",
+        sample_around_instance: bool = False,
+        random_state: RandomState = None,
+        sampler: str = "qmc",
+    ) -> None:
+        data = _check_table(training_data, "training_data")
+        n_features = data.shape[1]
+        super().__init__(
+            kernel_width=0.75 * np.sqrt(n_features) if kernel_width is None else kernel_width,
+            kernel=kernel,
+            feature_selection=feature_selection,
+            random_state=random_state,
+            sampler=sampler,
+            mode=mode,
+            class_names=class_names,
+        )
+        self.feature_names = (
+            [str(i) for i in range(n_features)] if feature_names is None else list(feature_names)
+        )
+        if len(self.feature_names) != n_features:
+            raise InputError(
+                f"feature_names has {len(self.feature_names)} names for {n_features} columns"
+            )
+        self.categorical_features = sorted({int(i) for i in categorical_features or ()})
+        outside = [i for i in self.categorical_features if not 0 <= i < n_features]
+        if outside:
+            raise InputError(f"categorical_features {outside} are not columns 0..{n_features - 1}")
+        self.categorical_names = {int(k): list(v) for k, v in (categorical_names or {}).items()}
+        self.discretize_continuous = discretize_continuous
+        self.sample_around_instance = sample_around_instance
+        self.n_features_ = n_features
+        self.discretizer_ = (
+            self._make_discretizer(discretizer, data, training_labels)
+            if discretize_continuous
+            else None
+        )
+        self._learn_statistics(data)
+
+    def _make_discretizer(
+        self, discretizer: str | BaseDiscretizer, data: np.ndarray, labels: Any
+    ) -> BaseDiscretizer:
+        if isinstance(discretizer, BaseDiscretizer):
+            return discretizer
+        if discretizer not in _DISCRETIZERS:
+            raise InputError(
+                f"discretizer must be one of {', '.join(_DISCRETIZERS)} or a "
+                f"lime.discretize.BaseDiscretizer, got {discretizer!r}"
+            )
+        if discretizer == "entropy" and labels is None:
+            raise InputError("the entropy discretizer needs training_labels")
+        seed = self.random_state if isinstance(self.random_state, int) else None
+        made: BaseDiscretizer = _DISCRETIZERS[discretizer](
+            data, self.categorical_features, self.feature_names, labels=labels, random_state=seed
+        )
+        return made
+
+    def _learn_statistics(self, data: np.ndarray) -> None:
+        """Scaling, and the values and frequencies each categorical-like column is drawn from."""
+        # What a removed feature becomes in a deletion curve: the training mean, or the most
+        # frequent value of a categorical column.
+        self.baseline_ = data.mean(axis=0)
+        for feature in self.categorical_features:
+            values, counts = np.unique(data[:, feature], return_counts=True)
+            self.baseline_[feature] = values[np.argmax(counts)]
+        scaler = StandardScaler(with_mean=False).fit(data)
+        self.mean_ = np.asarray(scaler.mean_, dtype=np.float64).copy()
+        self.scale_ = np.asarray(scaler.scale_, dtype=np.float64).copy()
+        discretizer = self.discretizer_
+        if discretizer is not None:
+            # Every column becomes categorical: its bin (or category) is what is sampled.
+            self.sampled_features_ = list(range(self.n_features_))
+            table = discretizer.discretize(data)
+        else:
+            self.sampled_features_ = list(self.categorical_features)
+            table = data
+        self.feature_values_: dict[int, np.ndarray] = {}
+        self.feature_frequencies_: dict[int, np.ndarray] = {}
+        for feature in self.sampled_features_:
+            tallies = sorted(collections.Counter(table[:, feature].tolist()).items())
+            values = np.array([value for value, _ in tallies], dtype=np.float64)
+            frequencies = np.array([count for _, count in tallies], dtype=np.float64)
+            self.feature_values_[feature] = values
+            self.feature_frequencies_[feature] = frequencies / frequencies.sum()
+            self.mean_[feature] = 0.0
+            self.scale_[feature] = 1.0
+        self._sampled = np.asarray(self.sampled_features_, dtype=np.intp)
+        self._all_sampled = len(self._sampled) == self.n_features_
+        self._continuous = np.setdiff1d(np.arange(self.n_features_), self._sampled)
+        self._categories = Categories([self.feature_frequencies_[f] for f in self._sampled])
+        self._category_values = np.concatenate(
+            [self.feature_values_[f] for f in self._sampled] or [np.zeros(0)]
+        )
+        self._plan_sampling(discretizer)
+
+    def _plan_sampling(self, discretizer: BaseDiscretizer | None) -> None:
+        """Which columns draw a value within a bin, and which uniform draws what."""
+        # Discretised columns draw their value from a normal fitted to the training values in
+        # the drawn bin, truncated to it: one distribution per (column, observed bin), laid out
+        # like the drawn category indices; categorical columns' entries are never drawn.
+        binned = set(discretizer.means) if discretizer is not None else set()
+        self._binned_columns = np.array(
+            [c for c, f in enumerate(self._sampled) if f in binned], dtype=np.intp
+        )
+        self._bin_features = self._sampled[self._binned_columns]
+        self._other_columns = np.setdiff1d(np.arange(len(self._sampled)), self._binned_columns)
+        self._all_binned = np.array_equal(self._bin_features, np.arange(self.n_features_))
+        if discretizer is not None and len(self._bin_features):
+            stats = np.zeros((4, len(self._category_values)))
+            stats[3] = 1.0
+            for column, feature in zip(self._binned_columns, self._bin_features, strict=True):
+                start = self._categories.offsets[column]
+                bins = self.feature_values_[int(feature)].astype(np.intp)  # observed bins only
+                for row, stat in enumerate(
+                    (discretizer.mins, discretizer.maxs, discretizer.means, discretizer.stds)
+                ):
+                    stats[row, start : start + len(bins)] = np.asarray(stat[feature])[bins]
+            self._bin_values = TruncatedNormals(*stats)
+        # A binned column's bin and its value within the bin take neighbouring dimensions, so
+        # that for a Sobol sampler the pair is evenly covered (at 14000 samples this raised
+        # Jaccard@5 between seeds on breast_cancer from 0.95 to 0.97).
+        n_values = len(self._bin_features) if discretizer is not None else len(self._continuous)
+        dims = np.arange(len(self._sampled) + n_values)
+        paired = dims[: 2 * len(self._binned_columns)].reshape(-1, 2)
+        unpaired = dims[2 * len(self._binned_columns) :]
+        self._choice_dims = np.empty(len(self._sampled), dtype=np.intp)
+        self._choice_dims[self._binned_columns] = paired[:, 0]
+        self._choice_dims[self._other_columns] = unpaired[: len(self._other_columns)]
+        self._value_dims = np.concatenate(
+            [paired[:, 1], unpaired[len(self._other_columns) :]]
+        ).astype(np.intp)
+
+    # ---- public API -----------------------------------------------------------------------
+
+    def explain_instance(
+        self,
+        data_row: Any,
+        predict_fn: Any,
+        labels: Sequence[int] | None = (1,),
+        top_labels: int | None = None,
+        num_features: int = 10,
+        num_samples: int = 5000,
+        distance_metric: str = "euclidean",
+    ) -> Explanation:
+        """Explain the black box's scores of one row.
+
+        ``predict_fn`` maps an (n, d) array to (n, k) scores: a function, an sklearn estimator
+        or a torch module (wrapped in :class:`training.blackbox.BlackBox`, which checks what
+        it returns). Labels ``labels`` are explained, or the ``top_labels`` best scored ones.
+        """
+        row = np.asarray(data_row)
+        if row.ndim != 1:
+            raise InputError(f"data_row must be one row (1-D), got shape {row.shape}")
+        return self.explain_many(
+            row[None],
+            predict_fn,
+            labels=labels,
+            top_labels=top_labels,
+            num_features=num_features,
+            num_samples=num_samples,
+            distance_metric=distance_metric,
+        )[0]
+
+    def explain_many(
+        self,
+        X: Any,
+        predict_fn: Any,
+        labels: Sequence[int] | None = (1,),
+        top_labels: int | None = None,
+        num_features: int = 10,
+        num_samples: int = 5000,
+        distance_metric: str = "euclidean",
+        batch_size: int | None = None,
+    ) -> list[Explanation]:
+        """Explain every row of ``X`` (m, d); the black box sees few calls of up to
+        ``batch_size`` rows (65536 by default) that hold many rows' neighbours. Row i's
+        explanation equals ``explain_instance(X[i], ...)``."""
+        return self._explain(
+            X,
+            predict_fn,
+            labels=labels,
+            top_labels=top_labels,
+            num_features=num_features,
+            num_samples=num_samples,
+            batch_size=batch_size,
+            options={"distance_metric": distance_metric},
+        )
+
+    def inputs_without(
+        self, instance: Any, explanation: Explanation, removed: np.ndarray
+    ) -> np.ndarray:
+        """Copies of ``instance`` whose columns marked in ``removed`` (m, d) take ``baseline_``
+        (the training mean, or the most frequent value of a categorical column)."""
+        row = self._check_instances(np.asarray(instance)[None])[0]
+        removed = np.asarray(removed, dtype=bool)
+        return np.where(removed, self.baseline_, row)
+
+    # ---- the adapter ----------------------------------------------------------------------
+
+    def _check_instances(self, instances: Any) -> np.ndarray:
+        rows = _check_table(instances, "rows to explain")
+        if rows.shape[1] != self.n_features_:
+            raise InputError(
+                f"rows to explain have {rows.shape[1]} features but the explainer was built on "
+                f"training data with {self.n_features_}"
+            )
+        return rows
+
+    def _instance_key(self, instance: np.ndarray) -> bytes:
+        return array_key(instance)
+
+    def _neighbourhood(
+        self,
+        instance: np.ndarray,
+        num_samples: int,
+        rng: np.random.Generator,
+        options: Mapping[str, Any],
+    ) -> Neighbourhood:
+        distance_metric = options["distance_metric"]
+        data, inverse = self._sample(instance, num_samples, rng)
+        scaled = data
+        if not self._all_sampled:  # categorical-like columns are already on their scale
+            scaled -= self.mean_
+            scaled /= self.scale_
+        if distance_metric == "euclidean" and self._all_sampled:
+            # 0/1 rows against the all-ones instance: the distance counts the mismatches.
+            distances = np.sqrt(self.n_features_ - scaled.sum(axis=1))
+        elif distance_metric == "euclidean":
+            offset = scaled - scaled[0]
+            distances = np.sqrt(np.einsum("ij,ij->i", offset, offset))
+        else:
+            from sklearn.metrics import pairwise_distances
+
+            distances = pairwise_distances(scaled, scaled[:1], metric=distance_metric).ravel()
+        return Neighbourhood(
+            data=scaled,
+            distances=distances,
+            inputs=lambda start, stop: inverse[start:stop],
+            fields=self._describe(instance),
+            params={
+                "discretizer": _discretizer_name(self.discretizer_),
+                "sample_around_instance": self.sample_around_instance,
+                "distance_metric": distance_metric,
+            },
+        )
+
+    def _sample(
+        self, instance: np.ndarray, num_samples: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(data, inverse)``: interpretable neighbours and the rows the black box sees.
+
+        Row 0 is the instance. Each other row takes one uniform per sampled (categorical or
+        binned) column to choose its category, and one per continuous or binned column to draw
+        its value.
+        """
+        n, d = num_samples - 1, self.n_features_
+        sampled, k = self._sampled, len(self._sampled)
+        valued = self._bin_features if self.discretizer_ is not None else self._continuous
+        u = uniforms(rng, n, k + len(valued), self.sampler)
+        choice_u, value_u = u[:, self._choice_dims], u[:, self._value_dims]
+        inverse = np.empty((num_samples, d))
+        data = np.empty((num_samples, d))
+        if self.discretizer_ is None:
+            centre = instance if self.sample_around_instance else self.mean_
+            inverse[1:, valued] = ndtri(value_u) * self.scale_[valued] + centre[valued]
+            data[1:, valued] = inverse[1:, valued]
+            first = instance
+        else:
+            first = self.discretizer_.discretize(instance)
+        if k:
+            drawn = self._categories.draw(choice_u)
+            # A neighbour's interpretable feature is 1 where it drew the instance's own value.
+            same = drawn == self._category_index(first)
+            if self._all_sampled:
+                data[1:] = same
+            else:
+                data[1:, sampled] = same
+            if len(self._other_columns):
+                columns = self._other_columns
+                inverse[1:, sampled[columns]] = self._category_values.take(drawn[:, columns])
+            if self._all_binned:  # the common case: draw straight into the output
+                self._bin_values.sample(value_u, drawn, out=inverse[1:])
+            elif len(self._bin_features):
+                cells = drawn[:, self._binned_columns]
+                inverse[1:, self._bin_features] = self._bin_values.sample(value_u, cells)
+        data[0] = first
+        data[0, sampled] = 1.0
+        inverse[0] = instance
+        return data, inverse
+
+    def _category_index(self, first: np.ndarray) -> np.ndarray:
+        """Flat index of the instance's own value in each sampled column (-1 if unseen)."""
+        index = np.full(len(self._sampled), -1, dtype=np.intp)
+        for column, feature in enumerate(self._sampled):
+            values = self.feature_values_[int(feature)]
+            position = int(np.searchsorted(values, first[feature]))
+            if position < len(values) and values[position] == first[feature]:
+                index[column] = self._categories.offsets[column] + position
+        return index
+
+    def _describe(self, instance: np.ndarray) -> dict[str, Any]:
+        """Readable names and values of the instance's features, as ``lime`` writes them."""
+        names = list(self.feature_names)
+        values = [f"{v:.2f}" for v in instance]
+        binned = self.discretizer_.lambdas if self.discretizer_ is not None else {}
+        for feature in self.categorical_features:
+            if feature in binned:
+                continue
+            code = int(instance[feature])
+            choices = self.categorical_names.get(feature)
+            shown = choices[code] if choices is not None and 0 <= code < len(choices) else code
+            names[feature] = f"{names[feature]}={shown}"
+            values[feature] = "True"
+        if self.discretizer_ is not None:
+            bins = self.discretizer_.discretize(instance)
+            for feature, bin_names in self.discretizer_.names.items():
+                names[feature] = bin_names[int(bins[feature])]
+        return {
+            "feature_names": names,
+            "feature_values": values,
+            "instance": {"values": instance.tolist(), "columns": list(self.feature_names)},
+        }
+
+
+def _discretizer_name(discretizer: BaseDiscretizer | None) -> str | None:
+    if discretizer is None:
+        return None
+    for name, cls in _DISCRETIZERS.items():
+        if type(discretizer) is cls:
+            return name
+    return type(discretizer).__name__
+
+
+def _check_table(table: Any, what: str) -> np.ndarray:
+    """A finite float64 (n, d) array, or one clear error naming ``what`` is wrong."""
+    try:
+        array = np.asarray(table, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{what} must be a numeric table: {err}") from err
+    if array.ndim != 2:
+        raise InputError(f"{what} must be a 2-D table (rows, features), got shape {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise InputError(f"{what} is empty (shape {array.shape})")
+    finite = np.isfinite(array).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise InputError(
+            f"{what} hold NaN or infinite values in {bad.size} row(s) (first: row {bad[0]})"
+        )
+    return array
