@@ -98,7 +98,7 @@ class MMDCritic(BaseEstimator):
         validation_fraction: float = 0.25,
         regularizer: str = "logdet",
         local: bool = False,
-        block_size: int = 2048,
+        block_size: int = 1024,
         device: str = "auto",
         dtype: str = "float32",
         random_state: int | None = 0,
@@ -213,12 +213,12 @@ class MMDCritic(BaseEstimator):
     def _check_parameters(self, n: int, y: np.ndarray | None) -> None:
         if not _is_int(self.n_prototypes) or not 1 <= self.n_prototypes <= n:
             raise InputError(
-                f"n_prototypes must be an integer from 1 to the number of samples ({n}), "
+                f"n_prototypes must be an integer from 1 to the number of samples (n_samples={n}), "
                 f"got {self.n_prototypes!r}"
             )
         if not _is_int(self.n_criticisms) or not 0 <= self.n_criticisms <= n - self.n_prototypes:
             raise InputError(
-                f"n_criticisms must be an integer from 0 to n - n_prototypes "
+                "n_criticisms must be an integer from 0 to n_samples - n_prototypes "
                 f"({n - self.n_prototypes}), got {self.n_criticisms!r}"
             )
         if isinstance(self.gamma, str):

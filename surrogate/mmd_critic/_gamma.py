@@ -59,10 +59,10 @@ def heldout_mmd2(
     sums = kernel.column_sums(block_size).cpu().numpy()
     n, m = len(X_heldout), len(prototypes)
     # The column sums of [V; S] split into K_VV, K_VS and K_SS totals.
-    heldout_part = np.zeros(n + m)
+    prototype_rows = torch.zeros(n + m, dtype=torch.float64, device=kernel.device)
     for i in range(n, n + m):
-        members, values = kernel.row(i)
-        heldout_part[members.cpu().numpy()] += values.cpu().numpy()
+        kernel.add_row_to(i, prototype_rows)
+    heldout_part = prototype_rows.cpu().numpy()
     k_vs = heldout_part[:n].sum()
     k_ss = heldout_part[n:].sum()
     k_vv = sums[:n].sum() - k_vs

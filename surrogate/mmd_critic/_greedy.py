@@ -42,18 +42,15 @@ def select_prototypes(
     n = kernel.n
     scaled_sums = 2.0 * column_sums / n
     prototype_sums = torch.zeros_like(column_sums)
-    chosen = torch.zeros(n, dtype=torch.bool, device=column_sums.device)
     cross = torch.zeros(n_prototypes, dtype=torch.float64, device=column_sums.device)
     indices = np.empty(n_prototypes, np.int64)
     for t in progress(range(n_prototypes), desc="prototypes"):
-        # K(c, c) = 1 for the RBF kernel.
+        # K(c, c) = 1 for the RBF kernel; chosen points have scaled_sums = -inf.
         gain = scaled_sums - (prototype_sums * 2.0 + 1.0) / (t + 1)
-        gain.masked_fill_(chosen, -torch.inf)
         best = int(torch.argmax(gain))
         cross[t] = prototype_sums[best]
-        members, values = kernel.row(best)
-        prototype_sums.index_add_(0, members, values)
-        chosen[best] = True
+        kernel.add_row_to(best, prototype_sums)
+        scaled_sums[best] = -torch.inf
         indices[t] = best
     return PrototypeSelection(
         indices=indices,
@@ -105,9 +102,7 @@ def select_criticisms(
         if use_logdet:
             pivot = float(residual[best])
             if pivot > 0.0:  # pivot 0: best adds no new direction (every gain was -inf)
-                members, values = kernel.row(best)
-                column = torch.zeros_like(residual)
-                column[members] = values
+                column = kernel.dense_row(best)
                 column -= factor[:, :t] @ factor[best, :t]
                 column /= pivot**0.5
                 factor[:, t] = column
@@ -133,7 +128,7 @@ def mmd_critic(
     *,
     groups: np.ndarray | None = None,
     regularizer: str = "logdet",
-    block_size: int = 2048,
+    block_size: int = 1024,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
 ) -> Selection:
