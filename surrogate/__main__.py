@@ -10,7 +10,13 @@ from training.cli import CommandSpec, run_cli
 DESCRIPTION = """Explain a black box from the outside: local LIME explanations, a global
 decision-tree surrogate with measured fidelity, MMD-critic prototypes and criticisms."""
 
-COMMANDS: tuple[CommandSpec, ...] = ()
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        "prototypes",
+        "surrogate.commands.prototypes",
+        "MMD-critic prototypes and criticisms of a data set, as a gallery",
+    ),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
