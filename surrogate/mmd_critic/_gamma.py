@@ -15,7 +15,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from surrogate.mmd_critic._greedy import mmd_critic
-from surrogate.mmd_critic._kernel import BlockKernel
+from surrogate.mmd_critic._kernel import BlockKernel, to_numpy
 from surrogate.mmd_critic._nearest import staged_errors
 
 MEDIAN_SAMPLE = 1000  # points whose pairwise distances give the median (1000 -> ~500k pairs)
@@ -56,13 +56,13 @@ def heldout_mmd2(
     if groups_heldout is not None and groups_prototypes is not None:
         groups = np.concatenate([groups_heldout, groups_prototypes])
     kernel = BlockKernel(both, gamma, groups=groups, dtype=dtype, device=device)
-    sums = kernel.column_sums(block_size).cpu().numpy()
+    sums = to_numpy(kernel.column_sums(block_size))
     n, m = len(X_heldout), len(prototypes)
     # The column sums of [V; S] split into K_VV, K_VS and K_SS totals.
-    prototype_rows = torch.zeros(n + m, dtype=torch.float64, device=kernel.device)
+    prototype_rows = kernel.zeros()
     for i in range(n, n + m):
         kernel.add_row_to(i, prototype_rows)
-    heldout_part = prototype_rows.cpu().numpy()
+    heldout_part = to_numpy(prototype_rows)
     k_vs = heldout_part[:n].sum()
     k_ss = heldout_part[n:].sum()
     k_vv = sums[:n].sum() - k_vs

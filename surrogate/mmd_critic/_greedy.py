@@ -18,11 +18,12 @@ Ties go to the lowest index, as ``argmax`` over the candidates does in the refer
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from surrogate.mmd_critic._kernel import BlockKernel
+from surrogate.mmd_critic._kernel import BlockKernel, Vector, to_numpy
 from training.progress import progress
 
 
@@ -31,82 +32,80 @@ class PrototypeSelection:
     """Chosen prototypes in order, the kernel sums they leave, and MMD^2 after each."""
 
     indices: np.ndarray  # (m,) int64, in the order chosen
-    prototype_sums: torch.Tensor  # (n,) float64: sum over prototypes j of K(j, i)
+    prototype_sums: Vector  # (n,) float64: sum over prototypes j of K(j, i)
     mmd2_curve: np.ndarray  # (m,) float64: MMD^2(X, first t prototypes), t = 1..m
 
 
 def select_prototypes(
-    kernel: BlockKernel, column_sums: torch.Tensor, n_prototypes: int
+    kernel: BlockKernel, column_sums: Vector, n_prototypes: int
 ) -> PrototypeSelection:
     """Greedily add the point that maximises J(S + {c}) until ``n_prototypes`` are chosen."""
-    n = kernel.n
-    scaled_sums = 2.0 * column_sums / n
-    prototype_sums = torch.zeros_like(column_sums)
-    cross = torch.zeros(n_prototypes, dtype=torch.float64, device=column_sums.device)
+    scaled_sums = column_sums * (2.0 / kernel.n)
+    prototype_sums = kernel.zeros()
+    cross = np.empty(n_prototypes)  # sum_{j in S} K(j, s) when s was added
     indices = np.empty(n_prototypes, np.int64)
     for t in progress(range(n_prototypes), desc="prototypes"):
-        # K(c, c) = 1 for the RBF kernel; chosen points have scaled_sums = -inf.
-        gain = scaled_sums - (prototype_sums * 2.0 + 1.0) / (t + 1)
-        best = int(torch.argmax(gain))
-        cross[t] = prototype_sums[best]
+        # J-gain less the constant K(c, c) / (t + 1) = 1 / (t + 1), which leaves the argmax
+        # as it is; chosen points have scaled_sums = -inf.
+        gain = scaled_sums - (2.0 / (t + 1)) * prototype_sums
+        best = int(gain.argmax())
+        cross[t] = float(prototype_sums[best])
         kernel.add_row_to(best, prototype_sums)
-        scaled_sums[best] = -torch.inf
+        scaled_sums[best] = -np.inf
         indices[t] = best
     return PrototypeSelection(
         indices=indices,
         prototype_sums=prototype_sums,
-        mmd2_curve=_mmd2_curve(column_sums, indices, cross),
+        mmd2_curve=_mmd2_curve(to_numpy(column_sums), indices, cross),
     )
 
 
-def _mmd2_curve(column_sums: torch.Tensor, indices: np.ndarray, cross: torch.Tensor) -> np.ndarray:
+def _mmd2_curve(column_sums: np.ndarray, indices: np.ndarray, cross: np.ndarray) -> np.ndarray:
     """MMD^2(X, S_t) = mean K_XX - 2/(n t) sum_{S_t} colsum + 1/t^2 sum_{S_t x S_t} K."""
-    sums = column_sums.cpu().numpy()
-    n = len(sums)
+    n = len(column_sums)
     t = np.arange(1, len(indices) + 1, dtype=np.float64)
-    data_term = sums.sum() / n**2
-    cross_term = np.cumsum(sums[indices]) / (n * t)
+    data_term = column_sums.sum() / n**2
+    cross_term = np.cumsum(column_sums[indices]) / (n * t)
     # Adding s to S adds 2 sum_{j in S} K(j, s) + K(s, s) to the sum over S x S.
-    prototype_term = np.cumsum(2.0 * cross.cpu().numpy() + 1.0) / t**2
+    prototype_term = np.cumsum(2.0 * cross + 1.0) / t**2
     curve: np.ndarray = data_term - 2.0 * cross_term + prototype_term
     return curve
 
 
 def select_criticisms(
     kernel: BlockKernel,
-    witness: torch.Tensor,
-    excluded: torch.Tensor,
+    witness: Vector,
+    excluded: Any,
     n_criticisms: int,
     regularizer: str,
 ) -> np.ndarray:
     """Greedily add the point with the largest |witness| (+ log-det gain with ``"logdet"``).
 
-    ``excluded`` (bool, n) marks points that may not be chosen (the prototypes).
+    ``excluded`` (bool, n, like ``witness`` NumPy or torch) marks points that may not be
+    chosen (the prototypes).
     """
-    n = kernel.n
-    magnitude = witness.abs()
-    blocked = excluded.clone()
+    xp = kernel.xp
+    magnitude = abs(witness)
+    magnitude[excluded] = -np.inf
     use_logdet = regularizer == "logdet"
     # residual(c) = K(c,c) - k_C(c)^T K_CC^-1 k_C(c), the factor by which c multiplies det K_CC.
-    residual = torch.ones(n, dtype=torch.float64, device=witness.device)
-    factor = torch.zeros(
-        (n, n_criticisms if use_logdet else 0), dtype=torch.float64, device=witness.device
-    )
+    residual = kernel.zeros() + 1.0
+    factor = kernel.zeros(kernel.n, n_criticisms if use_logdet else 0)
     indices = np.empty(n_criticisms, np.int64)
-    for t in progress(range(n_criticisms), desc="criticisms"):
-        gain = magnitude + torch.log(residual) if use_logdet else magnitude.clone()
-        gain.masked_fill_(blocked, -torch.inf)
-        best = int(torch.argmax(gain))
-        blocked[best] = True
-        indices[t] = best
-        if use_logdet:
+    with np.errstate(divide="ignore"):  # log(0) = -inf: c would make K_CC singular
+        for t in progress(range(n_criticisms), desc="criticisms"):
+            gain = magnitude + xp.log(residual) if use_logdet else magnitude
+            best = int(gain.argmax())
+            magnitude[best] = -np.inf
+            indices[t] = best
             pivot = float(residual[best])
-            if pivot > 0.0:  # pivot 0: best adds no new direction (every gain was -inf)
+            if use_logdet and pivot > 0.0:  # pivot 0: best adds no new direction
                 column = kernel.dense_row(best)
                 column -= factor[:, :t] @ factor[best, :t]
                 column /= pivot**0.5
                 factor[:, t] = column
-                residual = (residual - column.square()).clamp_(min=0.0)
+                residual -= column * column
+                residual[residual < 0.0] = 0.0
     return indices
 
 
@@ -144,12 +143,14 @@ def mmd_critic(
     witness = column_sums / kernel.n - prototypes.prototype_sums / n_prototypes
     criticisms = np.empty(0, np.int64)
     if n_criticisms:
-        excluded = torch.zeros(kernel.n, dtype=torch.bool, device=witness.device)
-        excluded[torch.as_tensor(prototypes.indices, device=witness.device)] = True
+        excluded: Any = np.zeros(kernel.n, bool)
+        excluded[prototypes.indices] = True
+        if not kernel.on_host:
+            excluded = torch.as_tensor(excluded, device=kernel.device)
         criticisms = select_criticisms(kernel, witness, excluded, n_criticisms, regularizer)
     return Selection(
         prototype_indices=prototypes.indices,
         criticism_indices=criticisms,
-        witness=witness.cpu().numpy(),
+        witness=to_numpy(witness),
         mmd2_curve=prototypes.mmd2_curve,
     )

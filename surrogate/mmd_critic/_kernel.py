@@ -1,19 +1,26 @@
 """The RBF kernel of MMD-critic, evaluated block by block so that no n x n matrix is ever held.
 
-MMD-critic needs three things of the kernel matrix K (K_ij = exp(-gamma ||x_i - x_j||^2)): its
-column sums, one row at a time (for each chosen prototype or criticism), and nothing else. The
-column sums are computed tile by tile over the upper triangle (K is symmetric, so each
-off-diagonal tile gives the sums of its rows and of its columns); a row is one matrix-vector
-product. Memory is O(n * (d + block_size)).
+MMD-critic needs two things of the kernel matrix K (K_ij = exp(-gamma ||x_i - x_j||^2)): its
+column sums, and one row at a time (for each chosen prototype or criticism). The column sums
+are computed tile by tile over the upper triangle (K is symmetric, so each off-diagonal tile
+gives the sums of its rows and of its columns); a row is one matrix-vector product. Memory is
+O(n * (d + block_size)).
 
 For the "local" kernel of the paper (k(x_i, x_j) = 0 across classes), the points of each group
 are kept in one contiguous block, and only within-group tiles and rows are computed; every
 vector handed back is indexed in the caller's original point order.
+
+Tiles are torch matrix products on the chosen device. The greedy loops do a handful of O(n)
+vector operations per step; on the CPU those run on NumPy views of the same memory, whose
+per-call overhead is a fraction of torch's (it dominates for small n), and on a GPU in torch.
+``xp`` names the module (``numpy`` or ``torch``) of the vectors this kernel hands out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,24 +28,29 @@ import torch
 from training.progress import progress
 
 _CHUNK = 8192  # rows converted at a time, so no second float64 copy of X is made
+_MIN_TILE = 256  # tiles are at least this wide (fewer, larger matrix products)
+
+Vector = Any  # a float64 vector: np.ndarray on the CPU, torch.Tensor on another device
 
 
 @dataclass
 class _Group:
-    """The points of one group: their original indices, centred coordinates and norms."""
+    """The points of one group: original indices and augmented, centred coordinates."""
 
-    members: torch.Tensor  # (n_g,) original indices, ascending
-    points: torch.Tensor  # (n_g, d), centred on the group mean, in the kernel's dtype
-    norms: torch.Tensor  # (n_g,) squared norms of ``points``
+    members: np.ndarray  # (n_g,) original indices, ascending
+    members_device: torch.Tensor  # the same, on the kernel's device
+    left: torch.Tensor  # (n_g, d + 2) rows [x, |x|^2, 1], x centred on the group mean
 
 
 class BlockKernel:
     """Blockwise access to an RBF kernel matrix over ``X``, optionally block-diagonal by group.
 
-    A tile is one matrix product of augmented rows, [x_i, |x_i|^2, 1] . c [2 x_j, -1, -|x_j|^2]
-    = -c ||x_i - x_j||^2 with c = gamma log2(e), followed by ``exp2`` (several times faster
-    than ``exp`` on CPUs). Points are centred within their group first: distances are
-    unchanged, and small norms keep ``|a|^2 + |b|^2 - 2 a.b`` accurate in float32.
+    K_ij = 2^(left_i . right_j) with left_i = [x_i, |x_i|^2, 1] and
+    right_j = c [2 x_j, -1, -|x_j|^2], c = gamma log2(e): a tile is one matrix product and one
+    ``exp2`` (several times faster than ``exp`` on CPUs). Points are centred within their group
+    first: distances are unchanged, and small norms keep |a|^2 + |b|^2 - 2 a.b accurate in
+    float32. Rounding can leave an exponent a few ulps above 0 for near-identical points, i.e.
+    a kernel value a few ulps above 1; that is harmless and saves a pass over every tile.
     """
 
     def __init__(
@@ -51,7 +63,10 @@ class BlockKernel:
         device: torch.device | str = "cpu",
     ) -> None:
         self.n = len(X)
+        self.d = X.shape[1]
         self.device = torch.device(device)
+        self.on_host = self.device.type == "cpu"
+        self.xp: ModuleType = np if self.on_host else torch
         self.scale = float(gamma) * float(np.log2(np.e))
         group_ids = np.zeros(self.n, np.int64) if groups is None else np.asarray(groups)
         labels = np.unique(group_ids)
@@ -72,83 +87,102 @@ class BlockKernel:
                 X[members[i : i + _CHUNK]].sum(axis=0) for i in range(0, len(members), _CHUNK)
             )
             mean = mean / len(members)
-        points = torch.empty((len(members), X.shape[1]), dtype=dtype, device=self.device)
-        norms = torch.empty(len(members), dtype=dtype, device=self.device)
+        left = torch.ones((len(members), self.d + 2), dtype=dtype, device=self.device)
         for i in range(0, len(members), _CHUNK):
             rows = slice(i, i + _CHUNK) if every_point else members[i : i + _CHUNK]
             chunk = torch.as_tensor(X[rows] - mean).to(dtype)
+            left[i : i + len(chunk), : self.d] = chunk
             # Norms of the rounded points, so that |a|^2 + |a|^2 - 2 a.a is as near 0 as can be.
-            norms[i : i + len(chunk)] = chunk.double().square().sum(dim=1).to(dtype)
-            points[i : i + len(chunk)] = chunk
-        return _Group(torch.as_tensor(members, device=self.device), points, norms)
+            left[i : i + len(chunk), self.d] = chunk.double().square().sum(dim=1).to(dtype)
+        return _Group(members, torch.as_tensor(members, device=self.device), left)
+
+    def zeros(self, *shape: int) -> Vector:
+        """A float64 array of zeros of the kind this kernel's vectors are (NumPy or torch)."""
+        if self.on_host:
+            return np.zeros(shape or (self.n,))
+        return torch.zeros(shape or (self.n,), dtype=torch.float64, device=self.device)
+
+    def _right(self, left_rows: Any) -> Any:
+        """c [2 x, -1, -|x|^2] for rows [x, |x|^2, 1] (NumPy or torch, 1-D or 2-D)."""
+        right = left_rows * (2.0 * self.scale)
+        right[..., self.d] = -self.scale
+        right[..., self.d + 1] = left_rows[..., self.d] * -self.scale
+        return right
 
     def _tile(self, group: _Group, rows: slice, cols: slice, diagonal: bool) -> torch.Tensor:
         """K[rows, cols] within one group; exact ones on the diagonal of a diagonal tile."""
-        left = group.points[rows]
-        right = group.points[cols]
-        left = torch.cat([left, group.norms[rows, None], torch.ones_like(left[:, :1])], dim=1)
-        right = torch.cat(
-            [
-                right * (2.0 * self.scale),
-                torch.full_like(right[:, :1], -self.scale),
-                group.norms[cols, None] * -self.scale,
-            ],
-            dim=1,
-        )
-        tile = left @ right.T
-        tile.clamp_(max=0.0).exp2_()  # the exponent is <= 0; rounding may leave it a hair above
+        tile = (group.left[rows] @ self._right(group.left[cols]).T).exp2_()
         if diagonal:
             tile.diagonal().fill_(1.0)
         return tile
 
-    def column_sums(self, block_size: int) -> torch.Tensor:
-        """``K.sum(axis=0)`` as float64, in original point order, from upper-triangle tiles."""
+    def column_sums(self, block_size: int) -> Vector:
+        """``K.sum(axis=0)`` as float64, in original point order, from upper-triangle tiles.
+
+        Tiles are at most ``block_size`` wide; a group is cut into at least four row blocks
+        (unless that makes tiles narrower than 256), because diagonal tiles are computed whole
+        and half of each is thrown away.
+        """
         sums = torch.zeros(self.n, dtype=torch.float64, device=self.device)
-        tiles = [
-            (g, i, j)
-            for g, group in enumerate(self.groups)
-            for i in range(0, len(group.members), block_size)
-            for j in range(i, len(group.members), block_size)
-        ]
+        tiles = []
+        for g, group in enumerate(self.groups):
+            size = len(group.members)
+            side = min(block_size, max(_MIN_TILE, -(-size // 4)))
+            tiles += [
+                (g, slice(i, i + side), slice(j, j + side))
+                for i in range(0, size, side)
+                for j in range(i, size, side)
+            ]
         group_sums = [sums.new_zeros(len(group.members)) for group in self.groups]
-        for g, i, j in progress(tiles, desc="kernel column sums"):
-            rows, cols = slice(i, i + block_size), slice(j, j + block_size)
-            tile = self._tile(self.groups[g], rows, cols, diagonal=i == j)
+        for g, rows, cols in progress(tiles, desc="kernel column sums"):
+            diagonal = rows == cols
+            tile = self._tile(self.groups[g], rows, cols, diagonal)
             # Summing in the tile's dtype (cascade summation) is many times faster than with
             # dtype=float64; the float64 accumulator then adds up the tiles.
             group_sums[g][cols] += tile.sum(dim=0)
-            if i != j:  # the mirrored tile K[cols, rows] contributes its column sums too
+            if not diagonal:  # the mirrored tile K[cols, rows] contributes its column sums too
                 group_sums[g][rows] += tile.sum(dim=1)
         for group, partial in zip(self.groups, group_sums, strict=True):
-            sums[group.members] = partial
-        return sums
+            sums[group.members_device] = partial
+        return sums.numpy() if self.on_host else sums
 
-    def row(self, index: int) -> tuple[torch.Tensor | None, torch.Tensor]:
+    def row(self, index: int) -> tuple[Any, Any]:
         """Kernel values between point ``index`` and every point of its group.
 
         Returns ``(members, values)``: original indices of the group (None when the group is
-        every point in order) and ``K[index, members]`` in the kernel's dtype; every other
-        entry of the row is zero.
+        every point in order) and ``K[index, members]`` in the kernel's dtype, as NumPy on the
+        CPU and torch elsewhere; every other entry of the row is zero.
         """
         group = self.groups[self.group_of[index]]
         position = int(self.position[index])
-        point = group.points[position]
-        exponent = (group.norms + group.norms[position]).mul_(-self.scale)
-        values = torch.addmv(exponent, group.points, point, alpha=2.0 * self.scale)
-        values.clamp_(max=0.0).exp2_()
+        if self.on_host:
+            left = group.left.numpy()
+            values = left @ self._right(left[position])
+            np.exp2(values, out=values)
+            members: Any = group.members
+        else:
+            values = (group.left @ self._right(group.left[position])).exp2_()
+            members = group.members_device
         values[position] = 1.0
-        return (None if len(self.groups) == 1 else group.members), values
+        return (None if len(self.groups) == 1 else members), values
 
-    def add_row_to(self, index: int, target: torch.Tensor) -> None:
+    def add_row_to(self, index: int, target: Vector) -> None:
         """``target += K[index, :]`` for a float64 vector ``target`` of length n."""
         members, values = self.row(index)
         if members is None:
-            target.add_(values)
+            target += values
+        elif self.on_host:
+            target[members] += values
         else:
             target.index_add_(0, members, values.to(torch.float64))
 
-    def dense_row(self, index: int) -> torch.Tensor:
+    def dense_row(self, index: int) -> Vector:
         """``K[index, :]`` as a float64 vector of length n."""
-        row = torch.zeros(self.n, dtype=torch.float64, device=self.device)
+        row = self.zeros()
         self.add_row_to(index, row)
         return row
+
+
+def to_numpy(vector: Vector) -> np.ndarray:
+    """A kernel vector as a NumPy array (copied off the device when needed)."""
+    return vector if isinstance(vector, np.ndarray) else vector.cpu().numpy()
