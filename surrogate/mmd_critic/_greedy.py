@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from surrogate.mmd_critic._kernel import BlockKernel, Vector, to_numpy
+from surrogate.mmd_critic._kernel import BlockKernel, Vector, serial_host_blas, to_numpy
 from training.progress import progress
 
 
@@ -138,16 +138,17 @@ def mmd_critic(
     """
     kernel = BlockKernel(X, gamma, groups=groups, dtype=dtype, device=device)
     column_sums = kernel.column_sums(block_size)
-    prototypes = select_prototypes(kernel, column_sums, n_prototypes)
-    # w(x) = 1/n sum_i K(x, x_i) - 1/m sum_{j in S} K(x, x_j)
-    witness = column_sums / kernel.n - prototypes.prototype_sums / n_prototypes
-    criticisms = np.empty(0, np.int64)
-    if n_criticisms:
-        excluded: Any = np.zeros(kernel.n, bool)
-        excluded[prototypes.indices] = True
-        if not kernel.on_host:
-            excluded = torch.as_tensor(excluded, device=kernel.device)
-        criticisms = select_criticisms(kernel, witness, excluded, n_criticisms, regularizer)
+    with serial_host_blas(kernel):
+        prototypes = select_prototypes(kernel, column_sums, n_prototypes)
+        # w(x) = 1/n sum_i K(x, x_i) - 1/m sum_{j in S} K(x, x_j)
+        witness = column_sums / kernel.n - prototypes.prototype_sums / n_prototypes
+        criticisms = np.empty(0, np.int64)
+        if n_criticisms:
+            excluded: Any = np.zeros(kernel.n, bool)
+            excluded[prototypes.indices] = True
+            if not kernel.on_host:
+                excluded = torch.as_tensor(excluded, device=kernel.device)
+            criticisms = select_criticisms(kernel, witness, excluded, n_criticisms, regularizer)
     return Selection(
         prototype_indices=prototypes.indices,
         criticism_indices=criticisms,
