@@ -29,6 +29,7 @@ test: lint
 
 demo: $(STAMP)
 	@mkdir -p $(DEMO)
+	$(BIN)/python -m surrogate prototypes --config configs/prototypes.yaml --out $(DEMO)/prototypes
 	$(BIN)/python -m training index $(DEMO) --title "seethrough demo" >/dev/null
 	@echo "Demo report: $(CURDIR)/$(DEMO)/index.html"
 

@@ -179,6 +179,12 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--cases", nargs="*", default=[c.name for c in CASES])
+    parser.add_argument(
+        "--implementations",
+        nargs="*",
+        default=["seethrough", "seethrough-f64", "pypi", "reference"],
+        help="which implementations to run (where a case has them)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed fits of seethrough")
     parser.add_argument("--baseline-repeats", type=int, default=1, help="timed fits of baselines")
     parser.add_argument("--reference", type=Path, default=Path("/tmp/mmdref"))
@@ -226,6 +232,8 @@ def main(argv: list[str] | None = None) -> None:
             gamma = median_heuristic_gamma(X)
             results: dict[str, dict] = {}
             for implementation in case.implementations:
+                if implementation not in args.implementations:
+                    continue
                 baseline = implementation in BASELINES
                 if implementation == "reference" and not reference_present:
                     results[implementation] = {"skipped": "reference code not found"}

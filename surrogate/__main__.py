@@ -11,11 +11,7 @@ DESCRIPTION = """Explain a black box from the outside: local LIME explanations, 
 decision-tree surrogate with measured fidelity, MMD-critic prototypes and criticisms."""
 
 COMMANDS: tuple[CommandSpec, ...] = (
-    CommandSpec(
-        "prototypes",
-        "surrogate.commands.prototypes",
-        "MMD-critic prototypes and criticisms of a data set, as a gallery",
-    ),
+    CommandSpec("prototypes", "surrogate.commands.prototypes", "MMD-critic prototypes, criticisms"),
 )
 
 
