@@ -178,6 +178,7 @@ def _split_errors(seed: int, sweep: bool) -> dict[str, list[float]]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("SEETHROUGH_PROGRESS", "0")  # tables only, no progress bars
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )

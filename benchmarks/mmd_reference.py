@@ -23,6 +23,7 @@ order, chosen by:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -47,6 +48,7 @@ def _pypi(X: np.ndarray, gamma: float, m: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("SEETHROUGH_PROGRESS", "0")  # tables only, no progress bars
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )

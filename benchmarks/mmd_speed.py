@@ -175,6 +175,7 @@ def _run_child(
 
 
 def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("SEETHROUGH_PROGRESS", "0")  # tables only, no progress bars
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
