@@ -130,13 +130,17 @@ def mmd_critic(
     block_size: int = 1024,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
+    host_vectors: bool = True,
 ) -> Selection:
     """Prototypes and criticisms of ``X`` (validated, float64) under the RBF kernel ``gamma``.
 
     ``groups`` (one label per point) makes the kernel zero across groups: the paper's "local"
     selection, where one greedy run over all points divides the prototypes among the groups.
+    ``host_vectors=False`` runs the GPU code path (torch vectors) on the CPU.
     """
-    kernel = BlockKernel(X, gamma, groups=groups, dtype=dtype, device=device)
+    kernel = BlockKernel(
+        X, gamma, groups=groups, dtype=dtype, device=device, host_vectors=host_vectors
+    )
     column_sums = kernel.column_sums(block_size)
     with serial_host_blas(kernel):
         prototypes = select_prototypes(kernel, column_sums, n_prototypes)

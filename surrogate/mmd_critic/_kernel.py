@@ -65,11 +65,14 @@ class BlockKernel:
         groups: np.ndarray | None = None,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str = "cpu",
+        host_vectors: bool = True,
     ) -> None:
         self.n = len(X)
         self.d = X.shape[1]
         self.device = torch.device(device)
-        self.on_host = self.device.type == "cpu"
+        # host_vectors=False keeps the vectors in torch on the CPU too: the GPU code path,
+        # which tests run on machines without a GPU.
+        self.on_host = self.device.type == "cpu" and host_vectors
         self.xp: ModuleType = np if self.on_host else torch
         self.scale = float(gamma) * float(np.log2(np.e))
         group_ids = np.zeros(self.n, np.int64) if groups is None else np.asarray(groups)
@@ -148,7 +151,7 @@ class BlockKernel:
                 group_sums[g][rows] += tile.sum(dim=1)
         for group, partial in zip(self.groups, group_sums, strict=True):
             sums[group.members_device] = partial
-        return sums.numpy() if self.on_host else sums
+        return sums.cpu().numpy() if self.on_host else sums
 
     def row(self, index: int) -> tuple[Any, Any]:
         """Kernel values between point ``index`` and every point of its group.
@@ -160,7 +163,7 @@ class BlockKernel:
         group = self.groups[self.group_of[index]]
         position = int(self.position[index])
         if self.on_host:
-            left = group.left.numpy()
+            left = group.left.cpu().numpy()
             values = left @ self._right(left[position])
             np.exp2(values, out=values)
             members: Any = group.members

@@ -16,6 +16,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from surrogate.mmd_critic import MMDCritic, median_heuristic_gamma
+from surrogate.mmd_critic._greedy import mmd_critic
 from training.errors import InputError
 
 FITTED = ("prototype_indices_", "criticism_indices_", "witness_", "mmd2_curve_")
@@ -167,3 +168,19 @@ def test_gpu_picks_what_the_cpu_picks(digits_split):
     np.testing.assert_array_equal(cpu.prototype_indices_, gpu.prototype_indices_)
     np.testing.assert_array_equal(cpu.criticism_indices_, gpu.criticism_indices_)
     np.testing.assert_allclose(cpu.witness_, gpu.witness_, atol=1e-10)
+
+
+@pytest.mark.parametrize("local", [False, True], ids=["global", "local"])
+def test_torch_vector_path_picks_what_the_numpy_path_picks(digits_split, local):
+    """The GPU code path (greedy vectors in torch) run on the CPU, against the NumPy path."""
+    X, _, y, _ = digits_split
+    gamma = median_heuristic_gamma(X)
+    groups = y if local else None
+    host = mmd_critic(X, gamma, 30, 8, groups=groups, dtype=torch.float64)
+    device_path = mmd_critic(
+        X, gamma, 30, 8, groups=groups, dtype=torch.float64, host_vectors=False
+    )
+    np.testing.assert_array_equal(host.prototype_indices, device_path.prototype_indices)
+    np.testing.assert_array_equal(host.criticism_indices, device_path.criticism_indices)
+    np.testing.assert_allclose(host.witness, device_path.witness, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(host.mmd2_curve, device_path.mmd2_curve, rtol=1e-12)
