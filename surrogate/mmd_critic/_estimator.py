@@ -55,7 +55,9 @@ class MMDCritic(BaseEstimator):
         (``y`` required), and one greedy run over all points divides the prototypes among the
         classes. Witness and criticisms are then per class too.
     block_size : int
-        Side of the kernel tiles; memory grows with ``block_size^2``, speed with fewer tiles.
+        Largest side of the kernel tiles (memory grows with ``block_size^2``). A class or data
+        set is cut into at least four row blocks (of at least 256 rows), since the diagonal
+        tiles are computed whole. The choice never changes which points are picked.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     dtype : {"float32", "float64"}
