@@ -34,6 +34,7 @@ demo: $(STAMP)
 	@mkdir -p $(DEMO)
 	$(BIN)/python -m surrogate lime --config configs/lime_tabular.yaml --out $(DEMO)/lime_tabular
 	$(BIN)/python -m surrogate lime --config configs/lime_image.yaml --out $(DEMO)/lime_image
+	$(BIN)/python -m surrogate prototypes --config configs/prototypes.yaml --out $(DEMO)/prototypes
 	$(BIN)/python -m training index $(DEMO) --title "seethrough demo" >/dev/null
 	@echo "Demo report: $(CURDIR)/$(DEMO)/index.html"
 

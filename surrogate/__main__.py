@@ -12,6 +12,7 @@ decision-tree surrogate with measured fidelity, MMD-critic prototypes and critic
 
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("lime", "surrogate.commands.lime", "LIME explanations of tables, images or text"),
+    CommandSpec("prototypes", "surrogate.commands.prototypes", "MMD-critic prototypes, criticisms"),
 )
 
 

@@ -1,0 +1,363 @@
+"""MMD-critic prototypes and criticisms of a data set, as a gallery.
+
+Chooses prototypes (points whose set is closest to the data in MMD) and criticisms (points the
+prototypes under-represent, by the witness function, kept diverse by a log-det term) and writes
+them as images (per class with --local) or, for tabular data, as a table, with their witness
+values; the MMD^2-vs-m curve; and, when the data have labels, the nearest-prototype error on a
+held-out part of the data for every m, next to randomly chosen prototypes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from surrogate.mmd_critic import MMDCritic
+from surrogate.mmd_critic._estimator import GAMMA_RULES
+from surrogate.mmd_critic._nearest import staged_errors
+from training.errors import ConfigError, InputError
+from training.images import save_figure
+from training.pages import write_page
+from training.runs import RunFolder
+from training.sources import Dataset, load_dataset
+
+RANDOM_DRAWS = 5  # random prototype sets averaged for the baseline error curve
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``python -m surrogate prototypes``."""
+    parser.add_argument(
+        "--data",
+        default="digits",
+        help="built-in data set (digits, breast_cancer, iris, wine) or a .npy/.npz/.csv file",
+    )
+    parser.add_argument(
+        "--label-column", default=None, help="label column of a .csv file (name or index)"
+    )
+    parser.add_argument(
+        "--image-shape",
+        default=None,
+        help="H,W (or C,H,W) to show the rows of a data file as images, e.g. 28,28",
+    )
+    parser.add_argument("--n-prototypes", type=int, default=40, help="number of prototypes m")
+    parser.add_argument("--n-criticisms", type=int, default=20, help="number of criticisms")
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--local",
+        dest="local",
+        action="store_const",
+        const=True,
+        default=None,
+        help="class-local kernel: prototypes and criticisms per class (default with labels)",
+    )
+    scope.add_argument(
+        "--global",
+        dest="local",
+        action="store_const",
+        const=False,
+        help="one kernel over all points, labels ignored for the choice",
+    )
+    parser.add_argument(
+        "--gamma",
+        default="median",
+        help=f"RBF gamma: a positive number or one of {', '.join(GAMMA_RULES)}",
+    )
+    parser.add_argument(
+        "--regularizer",
+        choices=("logdet", "none"),
+        default="logdet",
+        help="criticism diversity term (logdet, the paper) or none",
+    )
+    parser.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.25,
+        help="share of labelled data held out for the error-vs-m curve (0: no curve)",
+    )
+    parser.add_argument("--block-size", type=int, default=1024, help="kernel tile side")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+
+
+def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
+    """Fit MMD-critic and write prototypes.json, the PNG figures and index.html."""
+    data = load_dataset(args.data, label_column=args.label_column)
+    if args.image_shape:
+        data.image_shape = _parse_shape(args.image_shape, data.X.shape[1])
+    labelled = data.y is not None and data.task == "classification"
+    local = labelled if args.local is None else bool(args.local)
+    if local and not labelled:
+        raise InputError(f"--local needs class labels, and {data.name} has none; use --global")
+    if labelled and not 0.0 <= args.test_fraction < 1.0:
+        raise ConfigError(f"--test-fraction must lie in [0, 1), got {args.test_fraction}")
+
+    train, test = _split(data, args.test_fraction if labelled else 0.0, args.seed)
+    X, y = data.X[train], (data.y[train] if labelled and data.y is not None else None)
+    estimator = MMDCritic(
+        n_prototypes=args.n_prototypes,
+        n_criticisms=args.n_criticisms,
+        gamma=_parse_gamma(args.gamma),
+        regularizer=args.regularizer,
+        local=local,
+        block_size=args.block_size,
+        device=args.device,
+        dtype=args.dtype,
+        random_state=args.seed,
+    ).fit(X, y)
+
+    curves: dict[str, Any] = {"m": list(range(1, args.n_prototypes + 1))}
+    curves["mmd2"] = estimator.mmd2_curve_
+    if labelled and len(test) and data.y is not None:
+        curves["error"] = estimator.error_curve(data.X[test], data.y[test])
+        curves["random_error"] = _random_errors(data, train, test, args.n_prototypes, args.seed)
+
+    results = _results(data, train, test, estimator, curves, local, args)
+    run_folder.write_json("prototypes.json", results)
+    figures = _figures(data, train, estimator, curves, local, run_folder)
+    run_folder.extra["title"] = f"MMD-critic prototypes: {data.name}"
+    run_folder.extra["summary"] = _summary(results)
+    write_page(
+        run_folder.path("index.html"),
+        "prototypes.html",
+        packages=("surrogate",),
+        title=run_folder.extra["title"],
+        subtitle=run_folder.extra["summary"],
+        command=" ".join(run_folder.command),
+        results=results,
+        figures=figures,
+        feature_names=data.feature_names,
+        show_table=data.image_shape is None,
+    )
+
+
+def _parse_gamma(text: str | float) -> float | str:
+    if isinstance(text, (int, float)):
+        return float(text)
+    if text in GAMMA_RULES:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(
+            f"--gamma must be a positive number or one of {', '.join(GAMMA_RULES)}, got {text!r}"
+        ) from None
+
+
+def _parse_shape(text: str, n_features: int) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in str(text).replace("x", ",").split(","))
+    except ValueError:
+        raise ConfigError(f"--image-shape must look like 28,28 or 3,32,32, got {text!r}") from None
+    if math.prod(shape) != n_features or len(shape) not in (2, 3):
+        raise ConfigError(f"--image-shape {text} does not hold the {n_features} features of a row")
+    return shape
+
+
+def _split(data: Dataset, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows to choose prototypes from, and held-out rows for the error curve (stratified)."""
+    rows = np.arange(len(data.X))
+    if test_fraction == 0.0:
+        return rows, rows[:0]
+    train, test = train_test_split(
+        rows, test_size=test_fraction, random_state=seed, stratify=data.y
+    )
+    return np.sort(train), np.sort(test)
+
+
+def _random_errors(
+    data: Dataset, train: np.ndarray, test: np.ndarray, m: int, seed: int
+) -> np.ndarray:
+    """Mean nearest-prototype error of random prototype sequences (the baseline)."""
+    assert data.y is not None
+    rng = np.random.default_rng(seed)
+    errors = []
+    for _ in range(RANDOM_DRAWS):
+        chosen = rng.choice(train, size=m, replace=False)
+        errors.append(staged_errors(data.X[test], data.y[test], data.X[chosen], data.y[chosen]))
+    mean: np.ndarray = np.mean(errors, axis=0)
+    return mean
+
+
+def _label_name(data: Dataset, label: Any) -> str:
+    if data.target_names is not None and float(label).is_integer():
+        index = int(label)
+        if 0 <= index < len(data.target_names):
+            return data.target_names[index]
+    return str(label)
+
+
+def _items(data: Dataset, train: np.ndarray, estimator: MMDCritic, kind: str) -> list[dict]:
+    """One record per chosen point: greedy order, row in the data set, witness, label."""
+    indices = estimator.prototype_indices_ if kind == "prototype" else estimator.criticism_indices_
+    items = []
+    for order, index in enumerate(indices):
+        row = int(train[index])
+        item: dict[str, Any] = {
+            "order": order + 1,
+            "row": row,
+            "witness": float(estimator.witness_[index]),
+        }
+        if data.image_shape is None:  # tables show the values; images are in the figures
+            item["values"] = data.X[row].tolist()
+        if data.y is not None:
+            item["label"] = _label_name(data, data.y[row])
+        items.append(item)
+    return items
+
+
+def _results(
+    data: Dataset,
+    train: np.ndarray,
+    test: np.ndarray,
+    estimator: MMDCritic,
+    curves: dict[str, Any],
+    local: bool,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    prototypes = _items(data, train, estimator, "prototype")
+    counts: dict[str, int] = {}
+    for item in prototypes:
+        if "label" in item:
+            counts[item["label"]] = counts.get(item["label"], 0) + 1
+    return {
+        "data": data.name,
+        "n_rows": len(data.X),
+        "n_features": data.X.shape[1],
+        "n_train": len(train),
+        "n_test": len(test),
+        "local": local,
+        "gamma": estimator.gamma_,
+        "gamma_rule": args.gamma,
+        "gamma_scores": {f"{g:.6g}": s for g, s in estimator.gamma_scores_.items()},
+        "regularizer": args.regularizer,
+        "dtype": args.dtype,
+        "prototypes_per_class": counts,
+        "prototypes": prototypes,
+        "criticisms": _items(data, train, estimator, "criticism"),
+        "curves": curves,
+        "final_mmd2": float(estimator.mmd2_curve_[-1]),
+        "final_error": float(curves["error"][-1]) if "error" in curves else None,
+        "final_random_error": (
+            float(curves["random_error"][-1]) if "random_error" in curves else None
+        ),
+    }
+
+
+def _summary(results: dict[str, Any]) -> str:
+    scope = "class-local" if results["local"] else "global"
+    text = (
+        f"{len(results['prototypes'])} prototypes and {len(results['criticisms'])} criticisms "
+        f"of {results['n_train']} rows ({scope} kernel, gamma {results['gamma']:.3g}); "
+        f"MMD^2 {results['final_mmd2']:.3g}"
+    )
+    if results["final_error"] is not None:
+        text += (
+            f"; nearest-prototype error on {results['n_test']} held-out rows "
+            f"{100 * results['final_error']:.1f}% "
+            f"(random prototypes {100 * results['final_random_error']:.1f}%)"
+        )
+    return text
+
+
+def _figures(
+    data: Dataset,
+    train: np.ndarray,
+    estimator: MMDCritic,
+    curves: dict[str, Any],
+    local: bool,
+    run_folder: RunFolder,
+) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    figures = {"mmd2": "mmd2_curve.png"}
+    save_figure(
+        _curve_figure(curves["m"], {"MMD-critic": curves["mmd2"]}, "MMD$^2$(data, prototypes)"),
+        run_folder.path(figures["mmd2"]),
+    )
+    if "error" in curves:
+        figures["error"] = "error_curve.png"
+        lines = {
+            "MMD-critic": curves["error"],
+            f"random (mean of {RANDOM_DRAWS})": curves["random_error"],
+        }
+        save_figure(
+            _curve_figure(curves["m"], lines, "nearest-prototype error (held out)", percent=True),
+            run_folder.path(figures["error"]),
+        )
+    if data.image_shape is not None:
+        labels = data.y[train] if local and data.y is not None else None
+        for kind, indices in (
+            ("prototypes", estimator.prototype_indices_),
+            ("criticisms", estimator.criticism_indices_),
+        ):
+            if len(indices):
+                figure = _gallery_figure(data, train, indices, estimator.witness_, labels, kind)
+                figures[kind] = f"{kind}.png"
+                save_figure(figure, run_folder.path(figures[kind]))
+    return figures
+
+
+def _curve_figure(
+    m: list[int], lines: dict[str, np.ndarray], ylabel: str, *, percent: bool = False
+) -> Any:
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(5.2, 3.4))
+    for name, values in lines.items():
+        scale = 100.0 if percent else 1.0
+        axes.plot(m, np.asarray(values) * scale, label=name, linewidth=1.6)
+    axes.set_xlabel("number of prototypes m")
+    axes.set_ylabel(ylabel + (" (%)" if percent else ""))
+    axes.set_yscale("log")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(frameon=False)
+    return figure
+
+
+def _gallery_figure(
+    data: Dataset,
+    train: np.ndarray,
+    indices: np.ndarray,
+    witness: np.ndarray,
+    labels: np.ndarray | None,
+    kind: str,
+) -> Any:
+    """Images with their witness values; one row per class when ``labels`` is given."""
+    import matplotlib.pyplot as plt
+
+    assert data.image_shape is not None
+    if labels is None:
+        columns = min(10, len(indices))
+        rows = [list(indices[i : i + columns]) for i in range(0, len(indices), columns)]
+        row_names = [""] * len(rows)
+    else:
+        classes = sorted(set(labels[indices].tolist()))
+        rows = [[i for i in indices if labels[i] == c] for c in classes]
+        row_names = [_label_name(data, c) for c in classes]
+        columns = max(len(r) for r in rows)
+    figure, axes = plt.subplots(
+        len(rows), columns, figsize=(1.05 * columns + 0.6, 1.25 * len(rows) + 0.5), squeeze=False
+    )
+    for r, (members, name) in enumerate(zip(rows, row_names, strict=True)):
+        for c in range(columns):
+            axis = axes[r][c]
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if c >= len(members):
+                axis.axis("off")
+                continue
+            image = data.X[train[members[c]]].reshape(data.image_shape)
+            if image.ndim == 3:
+                image = np.moveaxis(image, 0, -1)
+                image = (image - image.min()) / max(float(np.ptp(image)), 1e-12)
+            axis.imshow(image, cmap="gray_r", interpolation="nearest")
+            axis.set_xlabel(f"w={witness[members[c]]:+.2g}", fontsize=7)
+            if c == 0 and name:
+                axis.set_ylabel(name, fontsize=9)
+    figure.suptitle(f"{kind} (w = witness value)", fontsize=10)
+    figure.tight_layout()
+    return figure
