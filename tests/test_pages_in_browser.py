@@ -35,8 +35,46 @@ CHROMIUM_FLAGS = (
     "--disable-quic",
     "--disable-dev-shm-usage",
 )
-# (command, arguments) of small runs whose pages the test opens; each writes under the folder.
-SMALL_RUNS: list[tuple[str, list[str]]] = []
+# (folder, command line) of small runs whose pages the test opens.
+SMALL_RUNS: list[tuple[str, list[str]]] = [
+    (
+        "lime_tabular",
+        [
+            "surrogate",
+            "lime",
+            "--num-samples",
+            "500",
+            "--instances",
+            "0",
+            "--sp-size",
+            "4",
+            "--sp-pick",
+            "2",
+            "--num-random",
+            "3",
+        ],
+    ),
+    (
+        "lime_image",
+        [
+            "surrogate",
+            "lime",
+            "--config",
+            "configs/lime_image.yaml",
+            "--num-samples",
+            "200",
+            "--instances",
+            "0",
+            "--sp-size",
+            "3",
+            "--sp-pick",
+            "2",
+            "--num-random",
+            "3",
+        ],
+    ),
+    ("prototypes", ["surrogate", "prototypes", "--n-prototypes", "10", "--n-criticisms", "5"]),
+]
 
 
 def _browser_paths() -> tuple[str, str] | None:
@@ -124,11 +162,9 @@ def _pages(root: Path) -> list[Path]:
 def small_runs(tmp_path_factory) -> Path:
     """Real pages from small runs of each command, plus the index linking them."""
     root = tmp_path_factory.mktemp("runs")
-    for command, arguments in SMALL_RUNS:
-        package, name = command.split()
-        out = root / name
+    for folder, command in SMALL_RUNS:
         subprocess.run(
-            [sys.executable, "-m", package, name, "--out", str(out), *arguments],
+            [sys.executable, "-m", *command, "--out", str(root / folder)],
             check=True,
             cwd=ROOT,
             capture_output=True,
@@ -158,6 +194,7 @@ def small_runs(tmp_path_factory) -> Path:
 def test_small_run_pages_render_in_chromium(browser, small_runs):
     pages = _pages(small_runs)
     assert small_runs / "index.html" in pages
+    assert len(pages) >= len(SMALL_RUNS) + 2, "every small run has its page"
     counted = [check_page(browser, page) for page in pages]
     assert sum(c["images"] for c in counted) >= 1
 
