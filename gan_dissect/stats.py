@@ -30,6 +30,8 @@ from training.errors import InputError
 ZERO_FLOOR_EXPONENT = -30
 _FLOAT_BITS_MANTISSA = 23
 _MAX_EXACT_FLOAT32_COUNT = 2**24  # integers up to this add exactly in float32
+# up to this many thresholds per unit, one matrix product per threshold beats a histogram
+_MATMUL_THRESHOLDS = 2
 
 
 class QuantileSketch:
@@ -78,6 +80,9 @@ class QuantileSketch:
         # bucket (of |x|'s bits) holding 2**ZERO_FLOOR_EXPONENT; buckets below it merge into 0
         return ((127 + ZERO_FLOOR_EXPONENT) << _FLOAT_BITS_MANTISSA) >> self.shift
 
+    def _infinity_key(self) -> int:
+        return (0x7F800000 >> self.shift) - (self._floor_bucket() - 1)
+
     def keys(self, values: torch.Tensor) -> torch.Tensor:
         """Signed bucket keys (int32) of float32 ``values``: monotone in the value, 0 for 0."""
         bits = values.contiguous().view(torch.int32)
@@ -94,10 +99,11 @@ class QuantileSketch:
             return
         units = values.shape[0]
         flat = values.reshape(units, -1).to(torch.float32)
-        if not bool(torch.isfinite(flat).all()):
-            raise InputError("QuantileSketch.add got NaN or infinite values")
         keys = self.keys(flat)
         low, high = (int(k) for k in torch.aminmax(keys))
+        # NaN and infinity have the largest exponent, so they show up as the extreme keys
+        if max(high, -low) >= self._infinity_key():
+            raise InputError("QuantileSketch.add got NaN or infinite values")
         if self.units is None:
             self.units = units
             self.counts = torch.zeros(units, 0, dtype=torch.int64, device=flat.device)
@@ -297,13 +303,34 @@ class IoUTally:
         onehot.scatter_(1, torch.where(labels < 0, self.num_concepts, labels)[:, None], 1.0)
         onehot = onehot[:, : self.num_concepts]
         thresholds = self.thresholds.to(device)
-        for k in range(thresholds.shape[1]):
-            above = (flat > thresholds[:, k : k + 1]).to(torch.float32)
-            self.intersection[:, k] += torch.round(above @ onehot).to(torch.int64).cpu()
-            self.unit_area[:, k] += above.sum(dim=1, dtype=torch.float64).to(torch.int64).cpu()
+        if thresholds.shape[1] <= _MATMUL_THRESHOLDS:
+            for k in range(thresholds.shape[1]):
+                above = (flat > thresholds[:, k : k + 1]).to(torch.float32)
+                self.intersection[:, k] += torch.round(above @ onehot).to(torch.int64).cpu()
+                self.unit_area[:, k] += above.sum(dim=1, dtype=torch.float64).to(torch.int64).cpu()
+        else:
+            self._add_by_levels(flat, labels, thresholds)
         self.concept_area += torch.round(onehot.sum(0)).to(torch.int64).cpu()
         self.activation_sum += (flat.to(torch.float32) @ onehot).to(torch.float64).cpu()
         self.pixels += labels.numel()
+
+    def _add_by_levels(
+        self, flat: torch.Tensor, labels: torch.Tensor, thresholds: torch.Tensor
+    ) -> None:
+        """Many thresholds at once: histogram each value by how many thresholds it exceeds."""
+        units, k = thresholds.shape
+        concepts = self.num_concepts + 1  # the last column collects pixels of no concept
+        ordered, order = thresholds.sort(dim=1)
+        exceeded = torch.searchsorted(ordered, flat.contiguous())  # thresholds below each value
+        cell = (exceeded * concepts).add_(torch.where(labels < 0, self.num_concepts, labels))
+        cell += (torch.arange(units, device=flat.device) * ((k + 1) * concepts))[:, None]
+        histogram = torch.bincount(cell.view(-1), minlength=units * (k + 1) * concepts)
+        # a value above the j smallest thresholds is above sorted threshold i exactly when i < j
+        above = histogram.view(units, k + 1, concepts).flip(1).cumsum(1).flip(1)[:, 1:].cpu()
+        unsort = torch.argsort(order.cpu(), dim=1)
+        above = above.gather(1, unsort[:, :, None].expand(-1, -1, concepts))
+        self.intersection += above[:, :, : self.num_concepts]
+        self.unit_area += above.sum(dim=2)
 
     def iou(self) -> torch.Tensor:
         """IoU (units, K, concepts) float64; 0 where both masks are empty."""
@@ -496,3 +523,30 @@ def _check_labels(labels: torch.Tensor, num_concepts: int) -> None:
             f"labels must lie in [-1, {num_concepts}) (-1 = no concept), got "
             f"{int(labels.min())}..{int(labels.max())}"
         )
+
+
+Statistic = QuantileSketch | TopK | IoUTally | CeilingTally
+
+
+def merge_across_processes(stat: Statistic) -> Statistic:
+    """The merge of ``stat`` over all processes of the default ``torch.distributed`` group.
+
+    Every process passes its own statistic (of its own samples) and gets back the same merged
+    one, folded in rank order; without an initialised group (or with one process) ``stat`` is
+    returned as it is. Every process must call this for the same statistics in the same order.
+    """
+    import copy
+
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return stat
+    states: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(states, stat.state_dict())
+    merged = copy.deepcopy(stat)
+    merged.load_state_dict(states[0])
+    for state in states[1:]:
+        part = copy.deepcopy(stat)
+        part.load_state_dict(state)
+        merged.merge(part)  # type: ignore[arg-type]
+    return merged
