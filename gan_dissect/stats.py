@@ -10,7 +10,7 @@ how the samples were split into batches, in what order they came, or across how 
 they were spread. :class:`QuantileSketch` and :class:`TopK` keep integer counts and a total
 order, so ``merge`` of two halves equals the whole bit for bit; :class:`IoUTally` and
 :class:`CeilingTally` keep integer pixel counts (their one float statistic, the activation sum,
-agrees to float64 rounding).
+agrees to float32 rounding: each batch is summed in float32, batches in float64).
 
 Values of units are passed *unit-major*: ``(units, ...)``, each row holding one unit's values
 over any number of pixels, which is the layout the per-unit reductions read fastest.

@@ -6,6 +6,7 @@
   only where that unit is on, so switching it off removes the lamp.
 - :class:`PaletteSegmenter`: labels every pixel by its nearest palette colour, an exact function
   of the image, so :class:`LampScenes` is segmented without error.
+- :class:`HueSegmenter`: labels pixels by hue bin, an exact segmenter for any generator's images.
 - :class:`ShuffledUnits`: a control that hands each unit another sample's activations.
 - :class:`DCGANStandIn` and :class:`UNetStandIn`: untrained networks of the shape and cost of
   the shipped 64 px DCGAN generator and U-Net segmenter, for speed and memory measurements
@@ -166,6 +167,22 @@ class PaletteSegmenter(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         difference = images[:, None] - self.palette[None, :, :, None, None]
         return -(difference**2).sum(dim=2)
+
+
+class HueSegmenter(nn.Module):
+    """Labels (N, H, W): each pixel's hue, relative to its image's mean colour, in six bins.
+
+    An exact function of any image that, unlike a fixed palette, still splits the nearly grey
+    output of an untrained generator into several concepts (each about a sixth of the pixels).
+    """
+
+    concepts = ("red", "yellow", "green", "cyan", "blue", "magenta")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        centred = images - images.mean(dim=(2, 3), keepdim=True)
+        red, green, blue = centred[:, 0], centred[:, 1], centred[:, 2]
+        hue = torch.atan2(3**0.5 * (green - blue), 2 * red - green - blue)  # in (-pi, pi]
+        return ((hue + torch.pi) * (3 / torch.pi)).long().clamp(0, 5)
 
 
 class ShuffledUnits(nn.Module):
