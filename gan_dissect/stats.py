@@ -85,12 +85,20 @@ class QuantileSketch:
 
     def keys(self, values: torch.Tensor) -> torch.Tensor:
         """Signed bucket keys (int32) of float32 ``values``: monotone in the value, 0 for 0."""
+        return self._keys_and_range(values)[0]
+
+    def _keys_and_range(self, values: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+        """:meth:`keys` and their smallest and largest value."""
         bits = values.contiguous().view(torch.int32)
         offset = self._floor_bucket() - 1
-        if bool((bits < 0).any()):
+        keys = bits >> self.shift
+        low, high = (int(k) for k in torch.aminmax(keys))
+        if low < 0:  # negative values (their bits read as negative integers): the slow path
             magnitude = ((bits & 0x7FFFFFFF) >> self.shift).sub_(offset).clamp_(min=0)
-            return torch.where(bits < 0, -magnitude, magnitude)
-        return (bits >> self.shift).sub_(offset).clamp_(min=0)
+            keys = torch.where(bits < 0, -magnitude, magnitude)
+            low, high = (int(k) for k in torch.aminmax(keys))
+            return keys, low, high
+        return keys.sub_(offset).clamp_(min=0), max(low - offset, 0), max(high - offset, 0)
 
     def add(self, values: torch.Tensor) -> None:
         """Fold in ``values`` shaped (units, ...): every entry of row u is one value of unit u."""
@@ -99,8 +107,7 @@ class QuantileSketch:
             return
         units = values.shape[0]
         flat = values.reshape(units, -1).to(torch.float32)
-        keys = self.keys(flat)
-        low, high = (int(k) for k in torch.aminmax(keys))
+        keys, low, high = self._keys_and_range(flat)
         # NaN and infinity have the largest exponent, so they show up as the extreme keys
         if max(high, -low) >= self._infinity_key():
             raise InputError("QuantileSketch.add got NaN or infinite values")
@@ -299,19 +306,24 @@ class IoUTally:
 
     def _add_chunk(self, flat: torch.Tensor, labels: torch.Tensor) -> None:
         device = flat.device
-        onehot = torch.zeros(labels.numel(), self.num_concepts + 1, device=device)
-        onehot.scatter_(1, torch.where(labels < 0, self.num_concepts, labels)[:, None], 1.0)
-        onehot = onehot[:, : self.num_concepts]
+        concepts = self.num_concepts
+        # columns: one per concept, one for pixels of no concept, and all ones (for the area)
+        onehot = torch.zeros(labels.numel(), concepts + 2, device=device)
+        onehot.scatter_(1, torch.where(labels < 0, concepts, labels)[:, None], 1.0)
+        onehot[:, concepts + 1] = 1.0
+        flat = flat.to(torch.float32)
         thresholds = self.thresholds.to(device)
         if thresholds.shape[1] <= _MATMUL_THRESHOLDS:
+            above = torch.empty_like(flat)
             for k in range(thresholds.shape[1]):
-                above = (flat > thresholds[:, k : k + 1]).to(torch.float32)
-                self.intersection[:, k] += torch.round(above @ onehot).to(torch.int64).cpu()
-                self.unit_area[:, k] += above.sum(dim=1, dtype=torch.float64).to(torch.int64).cpu()
+                torch.gt(flat, thresholds[:, k : k + 1], out=above)  # 0/1 floats in one pass
+                counts = torch.round(above @ onehot).to(torch.int64).cpu()
+                self.intersection[:, k] += counts[:, :concepts]
+                self.unit_area[:, k] += counts[:, concepts + 1]
         else:
             self._add_by_levels(flat, labels, thresholds)
-        self.concept_area += torch.round(onehot.sum(0)).to(torch.int64).cpu()
-        self.activation_sum += (flat.to(torch.float32) @ onehot).to(torch.float64).cpu()
+        self.concept_area += torch.round(onehot[:, :concepts].sum(0)).to(torch.int64).cpu()
+        self.activation_sum += (flat @ onehot[:, :concepts]).to(torch.float64).cpu()
         self.pixels += labels.numel()
 
     def _add_by_levels(
@@ -409,20 +421,17 @@ class CeilingTally:
         masks = (labels[:, None] == concepts[None, :, None, None]).to(torch.float32)
         coarse = torch.nn.functional.adaptive_avg_pool2d(masks, self.layer_size)
         ideal = self.upsample(coarse.transpose(0, 1))  # (C, N, H, W)
-        bucket = torch.bucketize(ideal, self.levels.to(ideal.device)).reshape(self.num_concepts, -1)
         bins = self.levels.numel() + 1
-        shifted = bucket + (concepts * bins)[:, None]
-        self.all_pixels += (
-            torch.bincount(shifted.reshape(-1), minlength=self.all_pixels.numel())
-            .view_as(self.all_pixels)
-            .cpu()
-        )
-        own = masks.transpose(0, 1).reshape(self.num_concepts, -1).bool()
-        self.concept_pixels += (
-            torch.bincount(shifted[own], minlength=self.concept_pixels.numel())
-            .view_as(self.concept_pixels)
-            .cpu()
-        )
+        # one histogram cell per (concept, pixel of that concept or not, level bucket)
+        levels = self.levels.to(ideal.device)
+        cell = torch.bucketize(ideal, levels, out_int32=True).reshape(self.num_concepts, -1)
+        own = (labels.reshape(1, -1) == concepts[:, None]).to(torch.int32)
+        own.mul_(bins).add_((concepts.to(torch.int32) * (2 * bins))[:, None])
+        cell += own
+        histogram = torch.bincount(cell.reshape(-1), minlength=self.num_concepts * 2 * bins)
+        histogram = histogram.view(self.num_concepts, 2, bins).cpu()
+        self.all_pixels += histogram.sum(dim=1)
+        self.concept_pixels += histogram[:, 1]
 
     def _counts(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # pixels of the ideal unit above level l are those in buckets l+1 and up
@@ -518,11 +527,12 @@ def _check_unit_major(values: torch.Tensor, units: int | None, where: str) -> to
 def _check_labels(labels: torch.Tensor, num_concepts: int) -> None:
     if labels.dtype.is_floating_point or labels.dtype == torch.bool:
         raise InputError(f"labels must be integer concept indices, got {labels.dtype}")
-    if labels.numel() and (int(labels.min()) < -1 or int(labels.max()) >= num_concepts):
-        raise InputError(
-            f"labels must lie in [-1, {num_concepts}) (-1 = no concept), got "
-            f"{int(labels.min())}..{int(labels.max())}"
-        )
+    if labels.numel():
+        low, high = (int(v) for v in torch.aminmax(labels))
+        if low < -1 or high >= num_concepts:
+            raise InputError(
+                f"labels must lie in [-1, {num_concepts}) (-1 = no concept), got {low}..{high}"
+            )
 
 
 Statistic = QuantileSketch | TopK | IoUTally | CeilingTally

@@ -267,15 +267,22 @@ class DCGANStandIn(nn.Module):
 
 def _conv_pair(in_channels: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, padding=1),
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
-        nn.Conv2d(out_channels, out_channels, 3, padding=1),
+        nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
     )
 
 
+def _up(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
 class UNetStandIn(nn.Module):
-    """An untrained U-Net of the shipped segmenter's size: images to scores (N, 8, H, W)."""
+    """An untrained U-Net of the shipped segmenter's layout and cost (three poolings, two
+    conv-BN-ReLU per block, bilinear upsampling): images to scores (N, 8, H, W)."""
 
     def __init__(self, width: int = 16, seed: int = 0) -> None:
         super().__init__()
@@ -304,8 +311,8 @@ class UNetStandIn(nn.Module):
         e2 = self.enc2(F.max_pool2d(e1, 2))
         e3 = self.enc3(F.max_pool2d(e2, 2))
         b = self.bottleneck(F.max_pool2d(e3, 2))
-        d3 = self.dec3(torch.cat([F.interpolate(b, scale_factor=2.0), e3], 1))
-        d2 = self.dec2(torch.cat([F.interpolate(d3, scale_factor=2.0), e2], 1))
-        d1 = self.dec1(torch.cat([F.interpolate(d2, scale_factor=2.0), e1], 1))
+        d3 = self.dec3(torch.cat([_up(b), e3], 1))
+        d2 = self.dec2(torch.cat([_up(d3), e2], 1))
+        d1 = self.dec1(torch.cat([_up(d2), e1], 1))
         scores: torch.Tensor = self.head(d1)
         return scores
