@@ -51,8 +51,9 @@ FORMAT_VERSION = 1
 DISSECT_STREAM = 0  # latents of the samples being dissected
 SELECT_STREAM = 1  # separate latents on which "maxiou" thresholds are chosen
 MAXIOU_LEVELS = tuple(1.0 - np.logspace(math.log10(0.5), -3, 32))
-# values at a time that one upsampled chunk may hold: about 16 MB of float32
-_CHUNK_VALUES = 1 << 22
+# values at a time that one upsampled chunk may hold: about 4 MB of float32, small enough for
+# the several passes over it to stay in the CPU's caches
+_CHUNK_VALUES = 1 << 20
 
 Segmenter = Callable[[torch.Tensor], torch.Tensor]
 ThresholdMode = Literal["quantile", "maxiou"]

@@ -30,8 +30,8 @@ from training.errors import InputError
 ZERO_FLOOR_EXPONENT = -30
 _FLOAT_BITS_MANTISSA = 23
 _MAX_EXACT_FLOAT32_COUNT = 2**24  # integers up to this add exactly in float32
-# up to this many thresholds per unit, one matrix product per threshold beats a histogram
-_MATMUL_THRESHOLDS = 2
+# up to this many thresholds per unit, one pass per threshold beats a histogram of levels
+_DIRECT_THRESHOLDS = 2
 
 
 class QuantileSketch:
@@ -85,10 +85,15 @@ class QuantileSketch:
 
     def keys(self, values: torch.Tensor) -> torch.Tensor:
         """Signed bucket keys (int32) of float32 ``values``: monotone in the value, 0 for 0."""
-        return self._keys_and_range(values)[0]
+        keys, _, _, pending = self._keys_and_range(values)
+        return keys + pending
 
-    def _keys_and_range(self, values: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-        """:meth:`keys` and their smallest and largest value."""
+    def _keys_and_range(self, values: torch.Tensor) -> tuple[torch.Tensor, int, int, int]:
+        """``(k, low, high, pending)``: the keys are ``k + pending``, between low and high.
+
+        The pending constant is left for :meth:`add` to fold into its per-unit shifts, which
+        saves a pass over the values on the common path (no negative values).
+        """
         bits = values.contiguous().view(torch.int32)
         offset = self._floor_bucket() - 1
         keys = bits >> self.shift
@@ -97,8 +102,9 @@ class QuantileSketch:
             magnitude = ((bits & 0x7FFFFFFF) >> self.shift).sub_(offset).clamp_(min=0)
             keys = torch.where(bits < 0, -magnitude, magnitude)
             low, high = (int(k) for k in torch.aminmax(keys))
-            return keys, low, high
-        return keys.sub_(offset).clamp_(min=0), max(low - offset, 0), max(high - offset, 0)
+            return keys, low, high, 0
+        keys.clamp_(min=offset)  # magnitudes below the zero floor join bucket 0
+        return keys, max(low - offset, 0), max(high - offset, 0), -offset
 
     def add(self, values: torch.Tensor) -> None:
         """Fold in ``values`` shaped (units, ...): every entry of row u is one value of unit u."""
@@ -107,7 +113,7 @@ class QuantileSketch:
             return
         units = values.shape[0]
         flat = values.reshape(units, -1).to(torch.float32)
-        keys, low, high = self._keys_and_range(flat)
+        keys, low, high, pending = self._keys_and_range(flat)
         # NaN and infinity have the largest exponent, so they show up as the extreme keys
         if max(high, -low) >= self._infinity_key():
             raise InputError("QuantileSketch.add got NaN or infinite values")
@@ -117,11 +123,11 @@ class QuantileSketch:
             self.low = low
         self._cover(low, high)
         width = self.counts.shape[1]
-        if units * width >= 2**31:
+        if units * width + abs(pending) >= 2**31:
             keys = keys.to(torch.int64)
         # one bincount over all units: unit u's keys are shifted into its own row of the table
-        shifts = torch.arange(units, dtype=keys.dtype, device=keys.device) * width - self.low
-        keys += shifts[:, None]
+        shifts = torch.arange(units, dtype=keys.dtype, device=keys.device) * width
+        keys += (shifts + (pending - self.low))[:, None]
         self.counts += torch.bincount(keys.view(-1), minlength=units * width).view(units, width)
         self.count += flat.shape[1]
 
@@ -299,31 +305,30 @@ class IoUTally:
                 "labels"
             )
         _check_labels(flat_labels, self.num_concepts)
-        # float32 matmuls count exactly only below 2**24 pixels at a time
+        # float32 sums count exactly only below 2**24 pixels at a time
         step = _MAX_EXACT_FLOAT32_COUNT - 1
         for start in range(0, flat.shape[1], step):
             self._add_chunk(flat[:, start : start + step], flat_labels[start : start + step])
 
     def _add_chunk(self, flat: torch.Tensor, labels: torch.Tensor) -> None:
-        device = flat.device
         concepts = self.num_concepts
-        # columns: one per concept, one for pixels of no concept, and all ones (for the area)
-        onehot = torch.zeros(labels.numel(), concepts + 2, device=device)
-        onehot.scatter_(1, torch.where(labels < 0, concepts, labels)[:, None], 1.0)
-        onehot[:, concepts + 1] = 1.0
+        column = torch.where(labels < 0, concepts, labels)  # pixels of no concept: column C
         flat = flat.to(torch.float32)
-        thresholds = self.thresholds.to(device)
-        if thresholds.shape[1] <= _MATMUL_THRESHOLDS:
+        thresholds = self.thresholds.to(flat.device)
+        if thresholds.shape[1] <= _DIRECT_THRESHOLDS:
             above = torch.empty_like(flat)
             for k in range(thresholds.shape[1]):
                 torch.gt(flat, thresholds[:, k : k + 1], out=above)  # 0/1 floats in one pass
-                counts = torch.round(above @ onehot).to(torch.int64).cpu()
-                self.intersection[:, k] += counts[:, :concepts]
-                self.unit_area[:, k] += counts[:, concepts + 1]
+                # per unit, add each pixel's 0/1 into its concept's column (exact below 2**24)
+                counts = torch.zeros(flat.shape[0], concepts + 1, device=flat.device)
+                counts.index_add_(1, column, above)
+                self.intersection[:, k] += counts[:, :concepts].round().to(torch.int64).cpu()
+                self.unit_area[:, k] += counts.sum(dim=1).round().to(torch.int64).cpu()
         else:
             self._add_by_levels(flat, labels, thresholds)
-        self.concept_area += torch.round(onehot[:, :concepts].sum(0)).to(torch.int64).cpu()
-        self.activation_sum += (flat @ onehot[:, :concepts]).to(torch.float64).cpu()
+        self.concept_area += torch.bincount(column, minlength=concepts + 1)[:concepts].cpu()
+        sums = torch.zeros(flat.shape[0], concepts + 1, device=flat.device)
+        self.activation_sum += sums.index_add_(1, column, flat)[:, :concepts].double().cpu()
         self.pixels += labels.numel()
 
     def _add_by_levels(
