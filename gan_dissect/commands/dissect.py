@@ -65,7 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     models.add_argument("--concepts", default=None, help="comma-separated concept names")
     models.add_argument(
-        "--z-shape", default=None, help="latent shape, e.g. 128 or 128,1,1 (default: z_dim)"
+        "--z-shape",
+        default=None,
+        help="latent shape, e.g. 128 or 128,1,1; None: the generator's z_dim",
     )
     method = parser.add_argument_group("method")
     method.add_argument("--num-samples", type=int, default=1000, help="samples to dissect")
