@@ -39,7 +39,14 @@ import numpy as np
 import torch
 
 from gan_dissect.hooks import find_layer, trace_many
-from gan_dissect.stats import CeilingTally, IoUTally, QuantileSketch, TopK, Upsampler
+from gan_dissect.stats import (
+    CeilingTally,
+    ConceptMeanTally,
+    IoUTally,
+    QuantileSketch,
+    TopK,
+    Upsampler,
+)
 from training.checkpoints import load_checkpoint, save_checkpoint
 from training.devices import module_device
 from training.errors import CheckpointError, ConfigError, InputError
@@ -600,6 +607,7 @@ class _DissectionRun:
                     columns.append(self._maxiou_thresholds(layer))
                 stats.setdefault("iou", IoUTally(torch.cat(columns, dim=1), concepts))
                 stats.setdefault("ceiling", CeilingTally(concepts, layer.size, layer.upsample))
+                stats.setdefault("concept_mean", ConceptMeanTally(concepts, layer.upsample))
 
     def _unit_thresholds(self, layer: _Layer) -> torch.Tensor:
         return self.stats[layer.name]["sketch"].quantiles([self.settings.quantile])[:, 0]
@@ -664,6 +672,7 @@ class _DissectionRun:
             stats["topk"].add(activations.flatten(2).amax(dim=2), indices)
         if phase == "iou":
             stats["ceiling"].add(labels)
+            stats["concept_mean"].add(activations, labels)
         target = {
             "quantiles": "sketch",
             "select-quantiles": "select_sketch",
@@ -692,7 +701,7 @@ class _DissectionRun:
             "quantiles": ("sketch", "topk"),
             "select-quantiles": ("select_sketch",),
             "select-iou": ("select_iou",),
-            "iou": ("iou", "ceiling"),
+            "iou": ("iou", "ceiling", "concept_mean"),
         }[phase]
         for layer in self.layers:
             for kind in kinds:
@@ -747,8 +756,6 @@ class _DissectionRun:
         )
         diagonal = torch.arange(concepts)
         iou_all = tally.iou()
-        area = tally.concept_area.to(torch.float64)
-        mean_in = tally.activation_sum / torch.where(area > 0, area, torch.nan)
         return DissectionResult(
             layer=layer.name,
             concepts=list(settings.concepts),
@@ -774,7 +781,7 @@ class _DissectionRun:
             pixels=tally.pixels,
             ceiling=ceiling.numpy(),
             ceiling_level=ceiling_level.numpy(),
-            mean_activation_in_concept=mean_in.numpy(),
+            mean_activation_in_concept=stats["concept_mean"].means().numpy(),
             top_samples=stats["topk"].indices.numpy(),
             top_values=stats["topk"].values.to(torch.float64).numpy(),
             selection_samples=settings.selection_samples if settings.thresholds == "maxiou" else 0,
@@ -797,4 +804,6 @@ def _empty_statistic(kind: str, layer: _Layer, concepts: int) -> Any:
         return IoUTally(torch.zeros(layer.units), concepts)
     if kind == "ceiling":
         return CeilingTally(concepts, layer.size, layer.upsample)
+    if kind == "concept_mean":
+        return ConceptMeanTally(concepts, layer.upsample)
     raise CheckpointError(f"checkpoint holds an unknown statistic {kind!r}")

@@ -9,8 +9,8 @@ All four are *exact* in the sense that matters for dissection: the result does n
 how the samples were split into batches, in what order they came, or across how many processes
 they were spread. :class:`QuantileSketch` and :class:`TopK` keep integer counts and a total
 order, so ``merge`` of two halves equals the whole bit for bit; :class:`IoUTally` and
-:class:`CeilingTally` keep integer pixel counts (their one float statistic, the activation sum,
-agrees to float32 rounding: each batch is summed in float32, batches in float64).
+:class:`CeilingTally` keep integer pixel counts; :class:`ConceptMeanTally`, the one float
+statistic, agrees to float32 rounding (each batch is summed in float32, batches in float64).
 
 Values of units are passed *unit-major*: ``(units, ...)``, each row holding one unit's values
 over any number of pixels, which is the layout the per-unit reductions read fastest.
@@ -268,8 +268,7 @@ class IoUTally:
     ``intersection[u, k, c] = #{a_u > t[u, k] and label = c}``, ``unit_area[u, k] =
     #{a_u > t[u, k]}``, ``concept_area[c] = #{label = c}``; then
     ``IoU = intersection / (unit_area + concept_area - intersection)``. Pixels labelled -1 (no
-    concept) count towards unit areas only. Also kept: ``activation_sum[u, c]``, the sum of a_u
-    over pixels labelled c (its mean is a natural "on" value of u for c).
+    concept) count towards unit areas only.
     """
 
     def __init__(self, thresholds: torch.Tensor, num_concepts: int) -> None:
@@ -287,7 +286,6 @@ class IoUTally:
         self.intersection = torch.zeros(units, k, num_concepts, dtype=torch.int64)
         self.unit_area = torch.zeros(units, k, dtype=torch.int64)
         self.concept_area = torch.zeros(num_concepts, dtype=torch.int64)
-        self.activation_sum = torch.zeros(units, num_concepts, dtype=torch.float64)
         self.pixels = 0
 
     def add(self, activations: torch.Tensor, labels: torch.Tensor) -> None:
@@ -327,8 +325,6 @@ class IoUTally:
         else:
             self._add_by_levels(flat, labels, thresholds)
         self.concept_area += torch.bincount(column, minlength=concepts + 1)[:concepts].cpu()
-        sums = torch.zeros(flat.shape[0], concepts + 1, device=flat.device)
-        self.activation_sum += sums.index_add_(1, column, flat)[:, :concepts].double().cpu()
         self.pixels += labels.numel()
 
     def _add_by_levels(
@@ -363,7 +359,6 @@ class IoUTally:
         self.intersection += other.intersection
         self.unit_area += other.unit_area
         self.concept_area += other.concept_area
-        self.activation_sum += other.activation_sum
         self.pixels += other.pixels
 
     def state_dict(self) -> dict[str, Any]:
@@ -373,7 +368,6 @@ class IoUTally:
             "intersection": self.intersection.clone(),
             "unit_area": self.unit_area.clone(),
             "concept_area": self.concept_area.clone(),
-            "activation_sum": self.activation_sum.clone(),
             "pixels": self.pixels,
         }
 
@@ -383,7 +377,6 @@ class IoUTally:
         self.intersection = state["intersection"].clone()
         self.unit_area = state["unit_area"].clone()
         self.concept_area = state["concept_area"].clone()
-        self.activation_sum = state["activation_sum"].clone()
         self.pixels = int(state["pixels"])
 
 
@@ -480,6 +473,57 @@ class CeilingTally:
         self.concept_pixels = state["concept_pixels"].clone()
 
 
+class ConceptMeanTally:
+    """Each unit's mean upsampled activation over the pixels of each concept (units, concepts).
+
+    The mean of a unit where c is present is a natural value to *insert* the unit at for c. It
+    is summed at the layer's own resolution: the sum of the upsampled map over c's pixels
+    equals the raw map weighted by c's mask carried back through the transposed upsampling,
+    so the upsampled maps are never needed.
+    """
+
+    def __init__(self, num_concepts: int, upsample: Upsampler) -> None:
+        self.num_concepts = num_concepts
+        self.upsample = upsample
+        self.sums = torch.zeros(0, num_concepts, dtype=torch.float64)
+        self.concept_area = torch.zeros(num_concepts, dtype=torch.int64)
+
+    def add(self, activations: torch.Tensor, labels: torch.Tensor) -> None:
+        """Fold in raw ``activations`` (N, units, h, w) and ``labels`` (N, H, W)."""
+        _check_labels(labels.reshape(-1), self.num_concepts)
+        concepts = torch.arange(self.num_concepts, device=labels.device)
+        masks = (labels[:, None] == concepts[None, :, None, None]).to(torch.float32)
+        weights = self.upsample.transpose(masks)  # (N, C, h, w)
+        sums = torch.einsum("nuhw,nchw->uc", activations.to(torch.float32), weights)
+        if self.sums.numel() == 0:
+            self.sums = torch.zeros(activations.shape[1], self.num_concepts, dtype=torch.float64)
+        self.sums += sums.to(torch.float64).cpu()
+        self.concept_area += masks.sum(dim=(0, 2, 3)).round().to(torch.int64).cpu()
+
+    def means(self) -> torch.Tensor:
+        """(units, concepts) float64; NaN for a concept that never appeared."""
+        area = self.concept_area.to(torch.float64)
+        return self.sums / torch.where(area > 0, area, torch.nan)
+
+    def merge(self, other: ConceptMeanTally) -> None:
+        """Fold in sums over other samples."""
+        if other.sums.numel():
+            self.sums = other.sums.clone() if self.sums.numel() == 0 else self.sums + other.sums
+        self.concept_area += other.concept_area
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "num_concepts": self.num_concepts,
+            "sums": self.sums.clone(),
+            "concept_area": self.concept_area.clone(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.num_concepts = int(state["num_concepts"])
+        self.sums = state["sums"].clone()
+        self.concept_area = state["concept_area"].clone()
+
+
 class Upsampler:
     """Bilinear upsampling of (..., h, w) maps to (..., H, W), as two small matrix products.
 
@@ -503,6 +547,15 @@ class Upsampler:
         flat = maps.reshape(-1, *self.source).to(torch.float32)
         rows, cols = self.rows.to(flat.device), self.cols.to(flat.device)
         return torch.matmul(torch.matmul(rows, flat), cols).reshape(*lead, *self.target)
+
+    def transpose(self, maps: torch.Tensor) -> torch.Tensor:
+        """The adjoint: (..., H, W) to (..., h, w) with ``<up(x), y> == <x, transpose(y)>``."""
+        if tuple(maps.shape[-2:]) != self.target:
+            raise InputError(f"Upsampler to {self.target} got maps of shape {tuple(maps.shape)}")
+        lead = maps.shape[:-2]
+        flat = maps.reshape(-1, *self.target).to(torch.float32)
+        rows, cols = self.rows.to(flat.device), self.cols.to(flat.device)
+        return torch.matmul(torch.matmul(rows.t(), flat), cols.t()).reshape(*lead, *self.source)
 
 
 def _interpolation_matrix(size: int, target: int) -> torch.Tensor:
@@ -540,7 +593,7 @@ def _check_labels(labels: torch.Tensor, num_concepts: int) -> None:
             )
 
 
-Statistic = QuantileSketch | TopK | IoUTally | CeilingTally
+Statistic = QuantileSketch | TopK | IoUTally | CeilingTally | ConceptMeanTally
 
 
 def merge_across_processes(stat: Statistic) -> Statistic:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from gan_dissect.stats import (
     CeilingTally,
+    ConceptMeanTally,
     IoUTally,
     QuantileSketch,
     TopK,
@@ -166,8 +167,6 @@ def test_iou_tally_equals_brute_force_and_merges_exactly():
     np.testing.assert_allclose(tally.iou().numpy(), expected, rtol=0, atol=1e-12)
     assert tally.pixels == 10 * 12 * 12
     assert tally.concept_area.tolist() == [int((labels == c).sum()) for c in range(4)]
-    inside = acts.reshape(6, -1)[:, labels.reshape(-1) == 2].sum(1).double()
-    torch.testing.assert_close(tally.activation_sum[:, 2], inside, rtol=1e-6, atol=1e-6)
     parts = IoUTally(thresholds, 4), IoUTally(thresholds, 4)
     parts[0].add(acts[:, :4], labels[:4])
     parts[1].add(acts[:, 4:], labels[4:])
@@ -217,6 +216,23 @@ def test_ceiling_is_high_for_what_the_layer_can_draw_and_low_for_what_it_cannot(
     other.add(labels[2:])
     halves.merge(other)
     assert torch.equal(halves.iou(), coarse.iou())
+
+
+def test_concept_means_equal_means_of_the_upsampled_maps():
+    generator = torch.Generator().manual_seed(3)
+    raw = torch.randn(5, 7, 4, 6, generator=generator)  # (N, units, h, w)
+    labels = torch.randint(-1, 3, (5, 32, 48), generator=generator)
+    upsample = Upsampler((4, 6), (32, 48))
+    tally = ConceptMeanTally(4, upsample)  # concept 3 never appears
+    tally.add(raw[:2], labels[:2])
+    rest = ConceptMeanTally(4, upsample)
+    rest.add(raw[2:], labels[2:])
+    tally.merge(rest)
+    up = upsample(raw.transpose(0, 1)).reshape(7, -1).double()
+    for c in range(3):
+        inside = labels.reshape(-1) == c
+        torch.testing.assert_close(tally.means()[:, c], up[:, inside].mean(1), rtol=1e-5, atol=1e-6)
+    assert torch.isnan(tally.means()[:, 3]).all()
 
 
 def test_merge_across_processes_without_a_group_is_the_identity():
