@@ -188,12 +188,17 @@ def found() -> None:
         )
         lamp, building = result.concept_index("lamp"), result.concept_index("building")
         unit = result.units_for("lamp")[0]
-        noise = np.delete(result.best_iou(), [unit, 1]).max()  # unit 1: the planted building
+        noise = np.delete(np.arange(result.units), [unit, 1])  # unit 1: the planted building
+        best = result.best_concepts()[noise]
+        noise_iou = result.iou[noise, best]
+        worst = int(np.argmax(noise_iou))
         print(
             f"planted lamp unit ({mode:8}): unit {unit} labelled {result.label(unit)!r}, "
             f"IoU {result.iou[unit, lamp]:.3f}, ceiling {result.ceiling[lamp]:.3f}, "
             f"fraction {result.ceiling_fraction()[unit, lamp]:.3f}; planted building unit 1: "
-            f"IoU {result.iou[1, building]:.3f}; the 14 noise units' best IoU {noise:.3f}"
+            f"IoU {result.iou[1, building]:.3f}; the 14 noise units' best IoU "
+            f"{noise_iou[worst]:.3f} ({result.concepts[best[worst]]}; chance IoU at its "
+            f"threshold {result.chance_iou()[noise[worst], best[worst]]:.3f})"
         )
     untrained = dissect_layers(
         DCGANStandIn(seed=3),

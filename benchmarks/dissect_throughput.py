@@ -12,22 +12,28 @@ A full dissection of one layer is timed: the quantile pass and the IoU pass over
 (the generator runs twice per sample, the segmenter once), from the first batch to the result.
 Throughput is samples per minute of that whole run.
 
-Each (layer, samples) case runs in its own Python process with 2 torch threads, so its peak RSS
-(``ru_maxrss``) is its own: reported are the peak RSS after a warm-up dissection of 100 samples
-(imports, thread pools, allocator) and at the end; their difference is what the dissection of N
-samples added, which must not grow with N. The machine load (``os.getloadavg``) is printed
-before and after each case; on a shared machine, throughput falls with load.
+Each (layer, samples) case runs in its own Python process with ``--threads`` torch threads
+(2 by default), so its peak RSS (``ru_maxrss``) is its own: reported are the peak RSS after a
+warm-up dissection of 100 samples (imports, thread pools, allocator) and at the end; their
+difference is what the dissection of N samples added, which must not grow with N. "stats MB" is
+the size of the saved statistics (sketch, top-k, IoU, ceiling and concept-mean state) at the
+end. The machine load (``os.getloadavg``) is printed before and after each case: throughput
+falls with load, and on a machine busy with other work 2 threads can be several times slower
+than 1, as each parallel step waits for the thread that is not scheduled.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -46,9 +52,20 @@ def _child(layer: str, samples: int, batch_size: int, threads: int) -> dict[str,
     dissect(generator, segmenter, layer, num_samples=100, batch_size=batch_size)  # warm-up
     rss_warm = _peak_rss_mb()
     load_before = os.getloadavg()
-    started = time.perf_counter()
-    result = dissect(generator, segmenter, layer, num_samples=samples, batch_size=batch_size)
-    seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as scratch:
+        state = Path(scratch) / "state.ckpt"
+        started = time.perf_counter()
+        result = dissect(
+            generator,
+            segmenter,
+            layer,
+            num_samples=samples,
+            batch_size=batch_size,
+            checkpoint=state,
+            checkpoint_interval=math.inf,  # written only when a pass ends: the final statistics
+        )
+        seconds = time.perf_counter() - started
+        state_mb = state.stat().st_size / 2**20
     return {
         "layer": layer,
         "units": result.units,
@@ -57,6 +74,7 @@ def _child(layer: str, samples: int, batch_size: int, threads: int) -> dict[str,
         "samples_per_minute": samples / seconds * 60.0,
         "rss_after_warmup_mb": rss_warm,
         "rss_peak_mb": _peak_rss_mb(),
+        "statistics_mb": state_mb,
         "load_before": load_before,
         "load_after": os.getloadavg(),
     }
@@ -76,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "SEETHROUGH_PROGRESS": "0"}
     print(
         f"{'layer':7} {'units':>5} {'samples':>8} {'seconds':>8} {'samples/min':>11} "
-        f"{'RSS warm MB':>11} {'RSS peak MB':>11} {'added MB':>8}  load 1-min before/after"
+        f"{'RSS warm MB':>11} {'RSS peak MB':>11} {'added MB':>8} {'stats MB':>8}  "
+        "load 1-min before/after"
     )
     for layer in args.layers:
         for samples in args.samples:
@@ -100,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{row['layer']:7} {row['units']:5d} {row['samples']:8d} {row['seconds']:8.1f} "
                 f"{row['samples_per_minute']:11.0f} {row['rss_after_warmup_mb']:11.0f} "
                 f"{row['rss_peak_mb']:11.0f} "
-                f"{row['rss_peak_mb'] - row['rss_after_warmup_mb']:8.0f}  "
+                f"{row['rss_peak_mb'] - row['rss_after_warmup_mb']:8.0f} "
+                f"{row['statistics_mb']:8.2f}  "
                 f"{row['load_before'][0]:.2f} / {row['load_after'][0]:.2f}",
                 flush=True,
             )

@@ -180,6 +180,18 @@ class DissectionResult:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(self.ceiling > 0, self.iou / self.ceiling, np.nan)
 
+    def chance_iou(self) -> np.ndarray:
+        """IoU (units, concepts) that a unit's mask would reach by chance: that of two
+        independent masks covering the same shares of pixels (a b / (a + b - a b)).
+
+        Negligible at the 0.99 quantile; under "maxiou" a low threshold can make a unit cover
+        half the image, and two independent halves overlap with IoU 1/3, so compare with this.
+        """
+        a = self.unit_area / max(self.pixels, 1)
+        b = (self.concept_area / max(self.pixels, 1))[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.nan_to_num(a * b / (a + b - a * b))
+
     def matched(self) -> np.ndarray:
         """Whether each unit's best IoU clears the floor (units,) bool."""
         return np.asarray(self.best_iou() > self.iou_floor)
@@ -235,7 +247,7 @@ class DissectionResult:
     def unit_records(self) -> list[dict[str, Any]]:
         """One readable record per unit, as in the JSON file."""
         best, ok, best_iou = self.best_concepts(), self.matched(), self.best_iou()
-        fraction = self.ceiling_fraction()
+        fraction, chance = self.ceiling_fraction(), self.chance_iou()
         return [
             {
                 "unit": u,
@@ -244,6 +256,7 @@ class DissectionResult:
                 "iou": float(best_iou[u]),
                 "ceiling_fraction": _finite_or_none(fraction[u, best[u]]),
                 "threshold": float(self.thresholds[u, best[u]]),
+                "chance_iou": float(chance[u, best[u]]),
                 "top_samples": [int(i) for i in self.top_samples[u]],
             }
             for u in range(self.units)
