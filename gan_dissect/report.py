@@ -175,12 +175,14 @@ def _concept_chart(result: DissectionResult, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     rows = [row for row in result.concept_summary() if row["units"] > 0]
     figure, axis = plt.subplots(figsize=(max(3.0, 0.6 * len(rows) + 1.5), 2.6))
     if rows:
         axis.bar([row["concept"] for row in rows], [row["units"] for row in rows], color="#2a62c9")
         axis.set_ylabel("units")
+        axis.yaxis.set_major_locator(MaxNLocator(integer=True))
         axis.tick_params(axis="x", rotation=45)
     else:
         axis.text(0.5, 0.5, "no unit clears the IoU floor", ha="center", va="center")

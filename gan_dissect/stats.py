@@ -5,7 +5,7 @@ folds in another object that saw different samples, ``state_dict()`` returns pla
 numbers (loadable with ``torch.load(weights_only=True)``), and ``load_state_dict(state)``
 restores one. Memory never grows with the number of samples.
 
-All four are *exact* in the sense that matters for dissection: the result does not depend on
+All of them are *exact* in the sense that matters for dissection: the result does not depend on
 how the samples were split into batches, in what order they came, or across how many processes
 they were spread. :class:`QuantileSketch` and :class:`TopK` keep integer counts and a total
 order, so ``merge`` of two halves equals the whole bit for bit; :class:`IoUTally` and
