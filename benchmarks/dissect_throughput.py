@@ -18,8 +18,9 @@ warm-up dissection of 100 samples (imports, thread pools, allocator) and at the 
 difference is what the dissection of N samples added, which must not grow with N. "stats MB" is
 the size of the saved statistics (sketch, top-k, IoU, ceiling and concept-mean state) at the
 end. The machine load (``os.getloadavg``) is printed before and after each case: throughput
-falls with load, and on a machine busy with other work 2 threads can be several times slower
-than 1, as each parallel step waits for the thread that is not scheduled.
+falls with load. The measured processes run with ``OMP_WAIT_POLICY=PASSIVE`` (change with
+``--omp-wait-policy``): on a machine busy with other work, torch's default of spinning threads
+that wait for each other made 2 threads several times slower than 1.
 """
 
 from __future__ import annotations
@@ -86,12 +87,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", nargs="+", type=int, default=[1000, 10000])
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--omp-wait-policy",
+        default="PASSIVE",
+        help="OMP_WAIT_POLICY of the measured processes ('' leaves it unset)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(_child(args.layers[0], args.samples[0], args.batch_size, args.threads)))
         return 0
     env = {**os.environ, "SEETHROUGH_PROGRESS": "0"}
+    if args.omp_wait_policy:
+        env["OMP_WAIT_POLICY"] = args.omp_wait_policy
+    print(f"torch threads {args.threads}, OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(unset)')}")
     print(
         f"{'layer':7} {'units':>5} {'samples':>8} {'seconds':>8} {'samples/min':>11} "
         f"{'RSS warm MB':>11} {'RSS peak MB':>11} {'added MB':>8} {'stats MB':>8}  "
