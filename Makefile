@@ -35,6 +35,7 @@ demo: $(STAMP)
 	$(BIN)/python -m surrogate lime --config configs/lime_tabular.yaml --out $(DEMO)/lime_tabular
 	$(BIN)/python -m surrogate lime --config configs/lime_image.yaml --out $(DEMO)/lime_image
 	$(BIN)/python -m surrogate prototypes --config configs/prototypes.yaml --out $(DEMO)/prototypes
+	$(BIN)/python -m gan_dissect dissect --config configs/dissect.yaml --out $(DEMO)/dissect
 	$(BIN)/python -m training index $(DEMO) --title "seethrough demo" >/dev/null
 	@echo "Demo report: $(CURDIR)/$(DEMO)/index.html"
 

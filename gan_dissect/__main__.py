@@ -12,7 +12,13 @@ DESCRIPTION = """Explain a generator from the inside: which units draw which con
 can still draw under ablation (constrained activation maximisation), and edits of real images
 (inversion)."""
 
-COMMANDS: tuple[CommandSpec, ...] = ()
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        "dissect",
+        "gan_dissect.commands.dissect",
+        "which concept each unit of a layer draws (IoU with a segmentation), with a report",
+    ),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,9 @@
 ``trace(model, "layer3")`` records what the layer outputs; ``trace(model, "layer3", edit=fn)``
 replaces its output by ``fn(output)``. The forward hook is removed when the block exits, also on
 an exception, so nothing changes a model for longer than the block. Layers are addressed by
-their ``named_modules()`` names.
+their ``named_modules()`` names. With ``stop=True`` the forward pass ends as soon as every traced
+layer has run (the block swallows the :class:`StopForward` that ends it), which saves the rest of
+the network when only a layer's output is wanted.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ import torch
 from training.errors import InputError
 
 Edit = Callable[[torch.Tensor], torch.Tensor]
+
+
+class StopForward(Exception):
+    """Raised by a hook to end a forward pass early; the ``trace`` block that asked for it
+    catches it."""
 
 
 class Trace:
@@ -48,6 +55,8 @@ def trace(
     edit: Edit | None = None,
     retain_output: bool = True,
     detach: bool = True,
+    clone: bool = False,
+    stop: bool = False,
 ) -> Iterator[Trace]:
     """Within the block, record (and optionally edit) ``layer``'s output on every forward pass.
 
@@ -59,6 +68,13 @@ def trace(
         Keep the (edited) output in ``Trace.output``.
     detach:
         Store a detached output; ``False`` keeps the graph (for optimising through the layer).
+    clone:
+        Store a copy, safe from later in-place operations (an ``inplace=True`` ReLU after the
+        traced layer would otherwise change the stored output).
+    stop:
+        End the forward pass right after ``layer`` ran; the model call then returns nothing and
+        the rest of the ``with`` block is skipped, so make the model call the block's last
+        statement.
     """
     with trace_many(
         model,
@@ -66,6 +82,8 @@ def trace(
         edits={layer: edit} if edit else None,
         retain_output=retain_output,
         detach=detach,
+        clone=clone,
+        stop=stop,
     ) as traces:
         yield traces[layer]
 
@@ -78,30 +96,46 @@ def trace_many(
     edits: dict[str, Edit] | None = None,
     retain_output: bool = True,
     detach: bool = True,
+    clone: bool = False,
+    stop: bool = False,
 ) -> Iterator[dict[str, Trace]]:
-    """:func:`trace` for several layers at once; yields ``{layer: Trace}``."""
+    """:func:`trace` for several layers at once; yields ``{layer: Trace}``.
+
+    With ``stop=True`` the forward pass ends once every layer in ``layers`` has run.
+    """
     edits = dict(edits or {})
     unknown = sorted(set(edits) - set(layers))
     if unknown:
         raise InputError(f"edits name layers that are not traced: {', '.join(unknown)}")
     modules = {layer: find_layer(model, layer) for layer in layers}
     traces = {layer: Trace(layer) for layer in layers}
+    pending = set(layers) if stop else None
     handles = []
     try:
         for layer, module in modules.items():
             handles.append(
                 module.register_forward_hook(
-                    _make_hook(traces[layer], edits.get(layer), retain_output, detach)
+                    _make_hook(
+                        traces[layer], edits.get(layer), retain_output, detach, clone, pending
+                    )
                 )
             )
         yield traces
+    except StopForward:
+        if not stop:
+            raise
     finally:
         for handle in handles:
             handle.remove()
 
 
 def _make_hook(
-    record: Trace, edit: Edit | None, retain_output: bool, detach: bool
+    record: Trace,
+    edit: Edit | None,
+    retain_output: bool,
+    detach: bool,
+    clone: bool,
+    pending: set[str] | None,
 ) -> Callable[[torch.nn.Module, Any, Any], Any]:
     def hook(module: torch.nn.Module, inputs: Any, output: Any) -> Any:
         if not isinstance(output, torch.Tensor):
@@ -118,7 +152,12 @@ def _make_hook(
                 )
             output = edited
         if retain_output:
-            record.output = output.detach() if detach else output
+            kept = output.detach() if detach else output
+            record.output = kept.clone() if clone else kept
+        if pending is not None:
+            pending.discard(record.layer)
+            if not pending:
+                raise StopForward
         return output if edit is not None else None
 
     return hook
