@@ -27,11 +27,23 @@ RECORD_FILE = "record.json"
 
 
 def run_dir(trainer: pl.Trainer) -> Path:
-    """The folder a run writes into (the logger's folder, else the trainer's root folder)."""
+    """The folder a run writes into (the logger's folder, else the trainer's root folder).
+
+    Under DDP ``trainer.log_dir`` is a collective call: every rank must ask, not rank 0 alone.
+    """
     return Path(trainer.log_dir or trainer.default_root_dir)
 
 
-class TrainingRecord(pl.Callback):
+class _WritesToRun(pl.Callback):
+    """A callback that learns its run folder in ``setup``, where every rank takes part."""
+
+    folder = Path(".")
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.folder = run_dir(trainer)
+
+
+class TrainingRecord(_WritesToRun):
     """Write ``record.json`` into the run folder when fitting ends (and after every epoch).
 
     ``command`` is the command line that started the run, as a person would type it.
@@ -63,7 +75,7 @@ class TrainingRecord(pl.Callback):
             "torch_threads": torch.get_num_threads(),
             "versions": package_versions(),
         }
-        atomic_write_json(run_dir(trainer) / RECORD_FILE, record)
+        atomic_write_json(self.folder / RECORD_FILE, record)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._write(trainer, finished=False)
@@ -79,7 +91,7 @@ def _generator_of(pl_module: pl.LightningModule) -> torch.nn.Module:
     return generator
 
 
-class SampleGrid(pl.Callback):
+class SampleGrid(_WritesToRun):
     """After every ``every_n_epochs`` epochs write ``samples/epoch_NNN.png`` from fixed latents.
 
     The same ``num_samples`` latents (drawn with ``seed``) are used every time, so the grids of
@@ -94,20 +106,21 @@ class SampleGrid(pl.Callback):
         self.every_n_epochs = every_n_epochs
         self.seed = seed
 
-    def write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, name: str) -> Path:
+    def write(self, pl_module: pl.LightningModule, name: str) -> Path:
         """Write the grid of ``pl_module``'s generator to ``samples/<name>.png``."""
         generator = _generator_of(pl_module)
         images = generate(generator, self.num_samples, seed=self.seed)
         scale = max(1, 128 // images.shape[-1])
-        return save_grid(images, run_dir(trainer) / "samples" / f"{name}.png", nrow=self.nrow, scale=scale)
+        path = self.folder / "samples" / f"{name}.png"
+        return save_grid(images, path, nrow=self.nrow, scale=scale)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
         if trainer.is_global_zero and epoch % self.every_n_epochs == 0:
-            self.write(trainer, pl_module, f"epoch_{epoch:03d}")
+            self.write(pl_module, f"epoch_{epoch:03d}")
 
 
-class GANQuality(pl.Callback):
+class GANQuality(_WritesToRun):
     """After every ``every_n_epochs`` epochs, measure generated scenes through a segmenter.
 
     ``num_samples`` generated images and as many held-out real scenes are labelled by the
@@ -135,6 +148,7 @@ class GANQuality(pl.Callback):
         self._real_labels: np.ndarray | None = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
         if not trainer.is_global_zero or self._segmenter is not None:
             return
         from training.pretrained import load_pretrained
@@ -158,7 +172,7 @@ class GANQuality(pl.Callback):
             return
         result = {"epoch": epoch, "global_step": trainer.global_step, **self.measure(pl_module)}
         self.history.append(result)
-        folder = run_dir(trainer) / "quality"
+        folder = self.folder / "quality"
         atomic_write_json(folder / f"epoch_{epoch:03d}.json", result)
         save_figure(quality_figure(result), folder / f"epoch_{epoch:03d}.png")
         save_figure(history_figure(self.history), folder / "history.png")

@@ -27,9 +27,7 @@ class SceneDataset(Dataset):
     or ``"lamp_lit"`` (items are ``(image, 1 if any lamp is lit else 0)``).
     """
 
-    def __init__(
-        self, n: int, *, size: int = 64, seed: int = 0, target: Target = "none"
-    ) -> None:
+    def __init__(self, n: int, *, size: int = 64, seed: int = 0, target: Target = "none") -> None:
         self.target = target
         self.images = torch.empty((n, 3, size, size), dtype=torch.uint8)
         self.targets: torch.Tensor | None = None

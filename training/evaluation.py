@@ -74,7 +74,9 @@ def segment(
         parts = []
         for batch in _batches(images, batch_size):
             if size is not None and batch.shape[-1] != size:
-                batch = F.interpolate(batch, size=(size, size), mode="bilinear", align_corners=False)
+                batch = F.interpolate(
+                    batch, size=(size, size), mode="bilinear", align_corners=False
+                )
             parts.append(segmenter(batch.to(device)).argmax(1).cpu().numpy())
     finally:
         segmenter.train(was_training)

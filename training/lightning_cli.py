@@ -16,13 +16,15 @@ import shlex
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from training.callbacks import TrainingRecord
-from training.checkpoints import load_weights
+from training.checkpoints import load_checkpoint, load_weights
+from training.errors import CheckpointError
 
 
 class SeethroughCLI(LightningCLI):
@@ -36,6 +38,38 @@ class SeethroughCLI(LightningCLI):
         parser.add_argument(
             "--torch_threads", type=int, default=0, help="torch CPU threads (0: one per core)"
         )
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse as LightningCLI does, then refuse a checkpoint made with another model config.
+
+        LightningCLI rebuilds the model from a checkpoint's hyper-parameters, which would
+        silently override the options the user gave; a difference is one clear error instead.
+        """
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or not Path(str(ckpt_path)).is_file():
+            return
+        hparams = dict(load_checkpoint(ckpt_path).get("hyper_parameters") or {})
+        model = self.config[subcommand].get("model")
+        if not hparams or model is None or "class_path" not in model:
+            return
+        given = model.get("init_args")
+        given = given.as_dict() if given is not None else {}
+        differences = [
+            f"{key} {hparams[key]!r} in the checkpoint, {given[key]!r} in the config"
+            for key in given
+            if key in hparams and hparams[key] != given[key]
+        ]
+        trained_class = hparams.get("_class_path", model["class_path"])
+        if trained_class != model["class_path"]:
+            differences.insert(0, f"model {trained_class} in the checkpoint, {model['class_path']}")
+        if differences:
+            raise CheckpointError(
+                f"{ckpt_path} was trained with another model configuration ("
+                + "; ".join(differences)
+                + "); use the run's own config or start a fresh run"
+            )
 
     def before_instantiate_classes(self) -> None:
         threads = self._get(self.config, "torch_threads")

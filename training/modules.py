@@ -28,7 +28,9 @@ def _flip_half(images: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor
     out = [torch.where(flip[:, None, None, None], images.flip(-1), images)]
     for other in others:
         shape = (-1,) + (1,) * (other.dim() - 1)
-        out.append(torch.where(flip.view(shape), other.flip(-1), other) if other.dim() > 1 else other)
+        out.append(
+            torch.where(flip.view(shape), other.flip(-1), other) if other.dim() > 1 else other
+        )
     return out
 
 
@@ -75,11 +77,11 @@ class GANModule(pl.LightningModule):
         return {
             "generator": (
                 self.generator,
-                {"z_dim": h.z_dim, "size": h.size, "width": h.generator_width},
+                {"z_dim": h["z_dim"], "size": h["size"], "width": h["generator_width"]},
             ),
             "discriminator": (
                 self.discriminator,
-                {"size": h.size, "width": h.discriminator_width},
+                {"size": h["size"], "width": h["discriminator_width"]},
             ),
         }
 
@@ -88,7 +90,7 @@ class GANModule(pl.LightningModule):
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         real = batch
-        opt_g, opt_d = self.optimizers()  # type: ignore[misc]
+        opt_g, opt_d = self.optimizers()  # type: ignore[attr-defined]
         z = torch.randn(real.shape[0], self.generator.z_dim, device=real.device)
         fake = self.generator(z)
 
@@ -125,10 +127,12 @@ class GANModule(pl.LightningModule):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         h = self.hparams
-        betas = (h.beta1, h.beta2)
+        betas = (h["beta1"], h["beta2"])
         return [
-            torch.optim.Adam(self.generator.parameters(), lr=h.lr_generator, betas=betas),
-            torch.optim.Adam(self.discriminator.parameters(), lr=h.lr_discriminator, betas=betas),
+            torch.optim.Adam(self.generator.parameters(), lr=h["lr_generator"], betas=betas),
+            torch.optim.Adam(
+                self.discriminator.parameters(), lr=h["lr_discriminator"], betas=betas
+            ),
         ]
 
 
@@ -137,15 +141,15 @@ class _ScheduledModule(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         h = self.hparams
-        optimizer = torch.optim.AdamW(self.parameters(), lr=h.lr, weight_decay=h.weight_decay)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=h.lr, total_steps=int(self.trainer.estimated_stepping_batches)
-        )
+        optimizer = torch.optim.AdamW(self.parameters(), lr=h["lr"], weight_decay=h["weight_decay"])
+        # a cycle over fewer than 10 steps would start and end at ~0 (lr / 25 / 1e4)
+        steps = max(int(self.trainer.estimated_stepping_batches), 10)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=h["lr"], total_steps=steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def _noisy(self, images: torch.Tensor) -> torch.Tensor:
         # pixel noise makes the model robust to a generator's grain, not only to clean renders
-        noise_std: float = self.hparams.noise_std  # type: ignore[attr-defined]
+        noise_std: float = self.hparams["noise_std"]
         return images + noise_std * torch.randn_like(images) if noise_std > 0 else images
 
 
@@ -173,7 +177,10 @@ class SegmenterModule(_ScheduledModule):
     def parts(self) -> dict[str, Part]:
         """The exportable network with its constructor arguments."""
         return {
-            "segmenter": (self.segmenter, {"width": self.hparams.width, "concepts": list(CONCEPTS)})
+            "segmenter": (
+                self.segmenter,
+                {"width": self.hparams["width"], "concepts": list(CONCEPTS)},
+            )
         }
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -232,7 +239,7 @@ class LampClassifierModule(_ScheduledModule):
 
     def parts(self) -> dict[str, Part]:
         """The exportable network with its constructor arguments."""
-        return {"lamp_classifier": (self.classifier, {"width": self.hparams.width})}
+        return {"lamp_classifier": (self.classifier, {"width": self.hparams["width"]})}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.classifier(images)

@@ -154,7 +154,7 @@ class Scenes:
     @property
     def any_lamp_lit(self) -> np.ndarray:
         """bool (N,): whether at least one lamp of the scene is lit."""
-        return self.lamp_lit.any(axis=1)
+        return np.asarray(self.lamp_lit.any(axis=1))
 
     def subset(self, index: slice | np.ndarray | list[int]) -> Scenes:
         """The scenes selected by ``index`` (a slice, indices or a boolean mask)."""
@@ -246,7 +246,9 @@ def _render_chunk(rng: np.random.Generator, n: int, size: int, glow: bool) -> Sc
     slots[np.broadcast_to(below_ground[:, :, None], slots.shape)] = _GRASS
     slots[np.broadcast_to(on_road[:, :, None], slots.shape)] = _ROAD
     colors[:, _GRASS] = _jitter(rng, np.array([0.30, 0.56, 0.22]), 0.07, (n,)) * daylight
-    colors[:, _ROAD] = np.clip(rng.uniform(0.30, 0.46, (n, 1)) + rng.uniform(-0.03, 0.03, (n, 3)), 0, 1)
+    colors[:, _ROAD] = np.clip(
+        rng.uniform(0.30, 0.46, (n, 1)) + rng.uniform(-0.03, 0.03, (n, 3)), 0, 1
+    )
     colors[:, _ROAD] *= daylight
 
     # Lane markings: dashes along a thin band in the lower half of the road.
@@ -267,9 +269,9 @@ def _render_chunk(rng: np.random.Generator, n: int, size: int, glow: bool) -> Sc
     palette = np.concatenate([colors, sky], axis=1).astype(np.float32).transpose(0, 2, 1)
     index = np.where(slots == _SKY, _SLOTS + np.arange(size)[None, :, None], slots)
     index = index.reshape(n, 1, -1).astype(np.intp)
-    pixels = np.take_along_axis(palette, np.broadcast_to(index, (n, 3, index.shape[-1])), 2)
-    pixels = pixels.reshape(n, 3, size, size)
-    light = np.zeros((n, size, size), dtype=np.float32)
+    gathered = np.take_along_axis(palette, np.broadcast_to(index, (n, 3, index.shape[-1])), 2)
+    pixels: np.ndarray = gathered.reshape(n, 3, size, size)
+    light: np.ndarray = np.zeros((n, size, size), dtype=np.float32)
     if glow:
         light = _glow(rng, lamps, centres, time)
         # "screen" blending brightens towards white and never leaves [0, 1]
@@ -309,9 +311,9 @@ def _paint_buildings(
     right = left + widths
     top = np.maximum(ground[:, None] - rng.uniform(12.0, 30.0, shape), 3.0)
     palette = _BUILDING_PALETTE[rng.integers(0, len(_BUILDING_PALETTE), shape)]
-    colors[:, _BUILDING:_WINDOW_LIT] = np.clip(
-        palette + rng.uniform(-0.05, 0.05, (*shape, 3)), 0, 1
-    ) * daylight[:, :, None]
+    colors[:, _BUILDING:_WINDOW_LIT] = (
+        np.clip(palette + rng.uniform(-0.05, 0.05, (*shape, 3)), 0, 1) * daylight[:, :, None]
+    )
     colors[:, _WINDOW_LIT:_WINDOW_DARK] = _jitter(rng, _LIT_WINDOW, 0.04, shape)
     glass = (1 - time[:, None]) * [0.36, 0.46, 0.60] + time[:, None] * [0.08, 0.10, 0.17]
     colors[:, _WINDOW_DARK:_DOOR] = _jitter(rng, glass[:, None, :], 0.04, shape)
@@ -337,19 +339,24 @@ def _paint_buildings(
     door_left = left + 2.0 + rng.uniform(0.0, 1.0, shape) * (widths - 4.0 - door_w)
 
     for b in range(_BUILDINGS):
-        wall = _between(centres, top[:, b], ground)[:, :, None] & _between(
-            centres, left[:, b], right[:, b]
-        )[:, None, :]
+        wall = (
+            _between(centres, top[:, b], ground)[:, :, None]
+            & _between(centres, left[:, b], right[:, b])[:, None, :]
+        )
         slots[wall] = _BUILDING + b
         local_x = centres[None, :] - grid_left[:, b, None]
         col = np.floor(local_x / pitch_x[:, b, None])
-        in_x = (local_x >= 0) & (col < cols[:, b, None]) & (
-            local_x - col * pitch_x[:, b, None] < window_w[:, b, None]
+        in_x = (
+            (local_x >= 0)
+            & (col < cols[:, b, None])
+            & (local_x - col * pitch_x[:, b, None] < window_w[:, b, None])
         )
         local_y = centres[None, :] - (top[:, b, None] + 2.0)
         row = np.floor(local_y / pitch_y[:, b, None])
-        in_y = (local_y >= 0) & (row < window_rows[:, b, None]) & (
-            local_y - row * pitch_y[:, b, None] < window_h[:, b, None]
+        in_y = (
+            (local_y >= 0)
+            & (row < window_rows[:, b, None])
+            & (local_y - row * pitch_y[:, b, None] < window_h[:, b, None])
         )
         window = in_y[:, :, None] & in_x[:, None, :]
         row_i = np.clip(row, 0, 11).astype(np.intp)
@@ -357,9 +364,10 @@ def _paint_buildings(
         scene, y, x = np.nonzero(window)
         lit = lit_table[scene, b, row_i[scene, y], col_i[scene, x]]
         slots[scene, y, x] = np.where(lit, _WINDOW_LIT + b, _WINDOW_DARK + b)
-        door = _between(centres, ground - door_h[:, b], ground)[:, :, None] & _between(
-            centres, door_left[:, b], door_left[:, b] + door_w[:, b]
-        )[:, None, :]
+        door = (
+            _between(centres, ground - door_h[:, b], ground)[:, :, None]
+            & _between(centres, door_left[:, b], door_left[:, b] + door_w[:, b])[:, None, :]
+        )
         slots[door] = _DOOR + b
 
 
@@ -382,18 +390,19 @@ def _paint_trees(
     radius_x = rng.uniform(4.0, 7.0, shape)
     radius_y = rng.uniform(4.0, 7.5, shape)
     crown_height = rng.uniform(10.0, 16.0, shape)
-    colors[:, _TRUNK:_CROWN] = _jitter(rng, np.array([0.36, 0.24, 0.14]), 0.05, shape) * daylight[
-        :, :, None
-    ]
+    colors[:, _TRUNK:_CROWN] = (
+        _jitter(rng, np.array([0.36, 0.24, 0.14]), 0.05, shape) * daylight[:, :, None]
+    )
     greens = np.where(conifer[..., None], [0.10, 0.33, 0.20], [0.18, 0.44, 0.16])
     colors[:, _CROWN:_POLE] = _jitter(rng, greens, 0.06, shape) * daylight[:, :, None]
     u = centres[None, None, :]
     v = centres[None, :, None]
     for t in range(_TREES):
         keep = present[:, t, None, None]
-        trunk = _between(centres, trunk_top[:, t], base[:, t])[:, :, None] & _between(
-            centres, x[:, t] - 1.0, x[:, t] + 1.0
-        )[:, None, :]
+        trunk = (
+            _between(centres, trunk_top[:, t], base[:, t])[:, :, None]
+            & _between(centres, x[:, t] - 1.0, x[:, t] + 1.0)[:, None, :]
+        )
         slots[trunk & keep] = _TRUNK + t
         cx = x[:, t, None, None]
         centre_y = (trunk_top[:, t] - 0.8 * radius_y[:, t])[:, None, None]
@@ -441,13 +450,15 @@ def _paint_lamps(
     )
     for k in range(MAX_LAMPS):
         keep = present[:, k, None, None]
-        pole = _between(centres, pole_top[:, k], base[:, k])[:, :, None] & _between(
-            centres, x[:, k] - 1.0, x[:, k] + 1.0
-        )[:, None, :]
+        pole = (
+            _between(centres, pole_top[:, k], base[:, k])[:, :, None]
+            & _between(centres, x[:, k] - 1.0, x[:, k] + 1.0)[:, None, :]
+        )
         slots[pole & keep] = _POLE + k
-        head = _between(centres, pole_top[:, k] - head_h[:, k], pole_top[:, k])[
-            :, :, None
-        ] & _between(centres, x[:, k] - head_w[:, k] / 2, x[:, k] + head_w[:, k] / 2)[:, None, :]
+        head = (
+            _between(centres, pole_top[:, k] - head_h[:, k], pole_top[:, k])[:, :, None]
+            & _between(centres, x[:, k] - head_w[:, k] / 2, x[:, k] + head_w[:, k] / 2)[:, None, :]
+        )
         slots[head & keep] = _HEAD + k
     return {
         "present": present,
@@ -473,7 +484,9 @@ def _glow(
     # Both lights are separable Gaussians: outer products of a row and a column profile.
     dx = centres[None, None, :] - lamps["x"][:, :, None]  # (n, lamps, W)
     halo_x = np.exp(-(dx**2) / (2 * halo_sigma[..., None] ** 2))
-    halo_y = np.exp(-((centres - lamps["head_y"][..., None]) ** 2) / (2 * halo_sigma[..., None] ** 2))
+    halo_y = np.exp(
+        -((centres - lamps["head_y"][..., None]) ** 2) / (2 * halo_sigma[..., None] ** 2)
+    )
     pool_x = np.exp(-(dx**2) / (2 * pool_sigma_x[..., None] ** 2))
     pool_y = np.exp(
         -((centres - lamps["base"][..., None] - 1.5) ** 2) / (2 * pool_sigma_y[..., None] ** 2)

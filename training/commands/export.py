@@ -40,10 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--checkpoint", type=Path, default=None, help="default: RUN/checkpoints/last.ckpt"
     )
     parser.add_argument(
-        "--config",
+        "--model-config",
         type=Path,
         default=None,
-        help="YAML whose 'model' section replaces the checkpoint's own hyper-parameters",
+        help="a training config whose 'model' section replaces the checkpoint's own "
+        "hyper-parameters",
     )
     parser.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR, help="where to write")
     parser.add_argument(
@@ -70,7 +71,7 @@ def module_from_checkpoint(
     if not class_path:
         raise CheckpointError(
             "the checkpoint does not name its LightningModule (not written by "
-            "'python -m training fit'?); pass --config with a model section"
+            "'python -m training fit'?); pass --model-config with a model section"
         )
     module_path, _, class_name = str(class_path).rpartition(".")
     module = build_module(f"{module_path}:{class_name}", kwargs)
@@ -106,12 +107,13 @@ def run(args: argparse.Namespace) -> None:
         )
     record = json.loads(record_path.read_text(encoding="utf-8"))
     model_config = None
-    if args.config is not None:
-        if not args.config.is_file():
-            raise ConfigError(f"config file {args.config} does not exist")
-        model_config = (yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}).get("model")
+    if args.model_config is not None:
+        if not args.model_config.is_file():
+            raise ConfigError(f"config file {args.model_config} does not exist")
+        text = args.model_config.read_text(encoding="utf-8")
+        model_config = (yaml.safe_load(text) or {}).get("model")
         if not isinstance(model_config, dict):
-            raise ConfigError(f"config file {args.config} has no 'model' section")
+            raise ConfigError(f"config file {args.model_config} has no 'model' section")
     checkpoint = load_checkpoint(checkpoint_path)
     module = module_from_checkpoint(checkpoint, model_config)
     parts = module.parts()

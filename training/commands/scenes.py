@@ -74,6 +74,6 @@ def run(args: argparse.Namespace, run: RunFolder) -> None:
         title=run.extra["title"],
         subtitle="Procedural streets at dusk: what the GAN learns and the segmenter labels.",
         statistics=statistics,
-        legend=[(name, "#%02x%02x%02x" % tuple(CONCEPT_COLORS[i])) for i, name in enumerate(CONCEPTS)],
+        legend=[(name, "#" + bytes(CONCEPT_COLORS[i]).hex()) for i, name in enumerate(CONCEPTS)],
         command="python -m training " + shlex.join(run.command[1:]),
     )

@@ -1,4 +1,4 @@
-"""Run LightningCLI's ``test`` on a config: ``python -m training test --config configs/NAME.yaml``."""
+"""LightningCLI ``test`` on a config: ``python -m training test --config configs/NAME.yaml``."""
 
 from __future__ import annotations
 

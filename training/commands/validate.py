@@ -1,4 +1,4 @@
-"""Run LightningCLI's ``validate`` on a config: ``python -m training validate --config configs/NAME.yaml``."""
+"""LightningCLI ``validate``: ``python -m training validate --config configs/NAME.yaml``."""
 
 from __future__ import annotations
 
