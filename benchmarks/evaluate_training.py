@@ -26,6 +26,7 @@ from training.evaluation import (
     evaluate_classifier,
     evaluate_generator,
     evaluate_segmenter,
+    lamp_occlusion_effect,
 )
 from training.pretrained import WEIGHTS_DIR, load_pretrained, read_model_card
 from training.runs import atomic_write_json
@@ -100,6 +101,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     figures["lamp_classifier"] = cls
     print(f"\nlamp classifier on {args.scenes} held-out scenes ({cls['positive_rate']:.0%} lit):")
     print(f"  accuracy {cls['accuracy']:.4f}: {_verdict(cls['accuracy'] >= 0.95)}")
+    occlusion = lamp_occlusion_effect(classifier, held_out)
+    figures["lamp_classifier_occlusion"] = occlusion
+    print(
+        f"  occluding the lit lamps flips {occlusion['flipped_lamps_occluded']:.0%} of "
+        f"{occlusion['scenes']} scenes it calls lit; the same boxes elsewhere flip "
+        f"{occlusion['flipped_elsewhere_occluded']:.0%}"
+    )
     print(f"  training time {_minutes('lamp_classifier')}")
 
     for name in ("generator", "generator32"):

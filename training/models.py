@@ -88,29 +88,44 @@ class Discriminator(nn.Module):
     """DCGAN discriminator: images (N, 3, size, size) to one real/fake logit each, shape (N,).
 
     Layers ``layer1`` .. ``layerK`` halve the resolution and double the channels (``width`` in
-    ``layer1``), then ``output`` maps the 4 x 4 map to a logit.
+    ``layer1``), then ``output`` maps the 4 x 4 map to a logit. ``norm="batch"`` is the DCGAN
+    paper's batch normalisation; ``norm="spectral"`` bounds every layer's Lipschitz constant
+    instead (Miyato et al. 2018), which keeps a strong discriminator from starving the
+    generator of gradient.
     """
 
-    def __init__(self, size: int = 64, width: int = 32) -> None:
+    def __init__(self, size: int = 64, width: int = 32, norm: str = "batch") -> None:
         super().__init__()
+        if norm not in ("batch", "spectral"):
+            raise ConfigError(f"norm must be 'batch' or 'spectral', got {norm!r}")
         depth = _check_size(size)
         self.size = size
         self.width = width
+        self.norm = norm
         blocks = depth - 2
         channels = [width * 2**i for i in range(blocks)]
-        self.layer1 = nn.Sequential(nn.Conv2d(3, channels[0], 4, 2, 1), nn.LeakyReLU(0.2, True))
+        spectral = norm == "spectral"
+
+        def conv(i: int, o: int, stride: int, padding: int, bias: bool = True) -> nn.Module:
+            layer = nn.Conv2d(i, o, 4, stride, padding, bias=bias)
+            _dcgan_init(layer)
+            return nn.utils.parametrizations.spectral_norm(layer) if spectral else layer
+
+        self.layer1 = nn.Sequential(conv(3, channels[0], 2, 1), nn.LeakyReLU(0.2, True))
         for i in range(1, blocks):
             self.add_module(
                 f"layer{i + 1}",
                 nn.Sequential(
-                    nn.Conv2d(channels[i - 1], channels[i], 4, 2, 1, bias=False),
-                    nn.BatchNorm2d(channels[i]),
+                    conv(channels[i - 1], channels[i], 2, 1, bias=spectral),
+                    nn.Identity() if spectral else nn.BatchNorm2d(channels[i]),
                     nn.LeakyReLU(0.2, inplace=True),
                 ),
             )
-        self.output = nn.Conv2d(channels[-1], 1, 4, 1, 0)
+        self.output = conv(channels[-1], 1, 1, 0)
         self.layer_names = [f"layer{i + 1}" for i in range(blocks)] + ["output"]
-        self.apply(_dcgan_init)
+        for module in self.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                _dcgan_init(module)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images

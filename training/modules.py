@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from training.errors import ConfigError
 from training.evaluation import confusion_matrix, iou_from_confusion
 from training.models import Discriminator, Generator, LampClassifier, Segmenter
 from training.scenes import CONCEPTS
@@ -47,7 +48,13 @@ class GANModule(pl.LightningModule):
     lr_generator, lr_discriminator, beta1, beta2:
         Adam settings (the DCGAN paper's 2e-4 and (0.5, 0.999) by default).
     real_label:
-        Target of real images for the discriminator; below 1 is one-sided label smoothing.
+        Target of real images for the discriminator; below 1 is one-sided label smoothing
+        (``loss="bce"`` only).
+    discriminator_norm:
+        ``"batch"`` (DCGAN) or ``"spectral"`` (spectral normalisation, no batch norm).
+    loss:
+        ``"bce"``: the non-saturating cross-entropy of DCGAN; ``"hinge"``: the hinge loss
+        usually paired with spectral normalisation.
     """
 
     def __init__(
@@ -61,13 +68,20 @@ class GANModule(pl.LightningModule):
         beta1: float = 0.5,
         beta2: float = 0.999,
         real_label: float = 1.0,
+        discriminator_norm: str = "batch",
+        loss: str = "bce",
     ) -> None:
         super().__init__()
+        if loss not in ("bce", "hinge"):
+            raise ConfigError(f"loss must be 'bce' or 'hinge', got {loss!r}")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = Generator(z_dim=z_dim, size=size, width=generator_width)
-        self.discriminator = Discriminator(size=size, width=discriminator_width)
+        self.discriminator = Discriminator(
+            size=size, width=discriminator_width, norm=discriminator_norm
+        )
         self.real_label = real_label
+        self.loss = loss
 
     primary_part = "generator"
 
@@ -81,7 +95,11 @@ class GANModule(pl.LightningModule):
             ),
             "discriminator": (
                 self.discriminator,
-                {"size": h["size"], "width": h["discriminator_width"]},
+                {
+                    "size": h["size"],
+                    "width": h["discriminator_width"],
+                    "norm": h["discriminator_norm"],
+                },
             ),
         }
 
@@ -97,9 +115,12 @@ class GANModule(pl.LightningModule):
         self.toggle_optimizer(opt_d)
         logits_real = self.discriminator(real)
         logits_fake = self.discriminator(fake.detach())
-        loss_d = F.binary_cross_entropy_with_logits(
-            logits_real, torch.full_like(logits_real, self.real_label)
-        ) + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake))
+        if self.loss == "hinge":
+            loss_d = F.relu(1 - logits_real).mean() + F.relu(1 + logits_fake).mean()
+        else:
+            loss_d = F.binary_cross_entropy_with_logits(
+                logits_real, torch.full_like(logits_real, self.real_label)
+            ) + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake))
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(loss_d)
         opt_d.step()
@@ -107,7 +128,10 @@ class GANModule(pl.LightningModule):
 
         self.toggle_optimizer(opt_g)
         logits_gen = self.discriminator(fake)
-        loss_g = F.binary_cross_entropy_with_logits(logits_gen, torch.ones_like(logits_gen))
+        if self.loss == "hinge":
+            loss_g = -logits_gen.mean()
+        else:
+            loss_g = F.binary_cross_entropy_with_logits(logits_gen, torch.ones_like(logits_gen))
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         opt_g.step()

@@ -11,6 +11,7 @@ from training.evaluation import (
     evaluate_segmenter,
     frechet_distance,
     iou_from_confusion,
+    lamp_occlusion_effect,
 )
 from training.scenes import CONCEPTS, render_scenes
 
@@ -85,3 +86,31 @@ def test_generated_statistics_meet_targets_only_when_they_match():
     assert result["worst_concept"] == "lamp"
     assert result["concepts"]["lamp"]["relative_error"] == 1.0
     assert result["fsd"] > same["fsd"] + 1.0
+
+
+class _BrightSpot(torch.nn.Module):
+    """Says "lamp lit" when some pixel is as white as a lit lamp head (windows are yellower)."""
+
+    def forward(self, images):
+        white = (images[:, 0] > 0.9) & (images[:, 2] > 0.45)
+        score = white.flatten(1).any(1).float() * 20 - 10
+        return torch.stack([-score, score], 1)
+
+
+class _Sky(torch.nn.Module):
+    """Answers "lit" from the top-left corner only: evidence far from every lamp."""
+
+    def forward(self, images):
+        score = 5 + images[:, :, :4, :4].mean((1, 2, 3))
+        return torch.stack([-score, score], 1)
+
+
+def test_occlusion_tells_a_lamp_looker_from_a_model_looking_elsewhere():
+    scenes = render_scenes(120, seed=4)
+    assert _BrightSpot()(torch.from_numpy(scenes.images)).argmax(1).float().mean() > 0.3
+    lamp = lamp_occlusion_effect(_BrightSpot(), scenes)
+    assert lamp["flipped_lamps_occluded"] > 0.9
+    assert lamp["flipped_elsewhere_occluded"] < 0.2
+    sky = lamp_occlusion_effect(_Sky(), scenes)
+    assert sky["scenes"] > 40
+    assert sky["flipped_lamps_occluded"] == 0.0

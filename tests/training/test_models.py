@@ -53,8 +53,12 @@ def test_generator_takes_both_latent_shapes_and_stays_in_range():
         generator(torch.randn(3, 8))
 
 
-def test_discriminator_gives_one_logit_per_image():
-    assert Discriminator(size=32, width=8)(torch.randn(5, 3, 32, 32)).shape == (5,)
+@pytest.mark.parametrize("norm", ["batch", "spectral"])
+def test_discriminator_gives_one_logit_per_image(norm):
+    discriminator = Discriminator(size=32, width=8, norm=norm)
+    assert discriminator(torch.randn(5, 3, 32, 32)).shape == (5,)
+    has_batch_norm = any(isinstance(m, torch.nn.BatchNorm2d) for m in discriminator.modules())
+    assert has_batch_norm == (norm == "batch")
 
 
 @pytest.mark.parametrize("size", [32, 64, 128])
@@ -74,6 +78,7 @@ def test_lamp_classifier_has_two_named_classes():
     ("model", "kwargs"),
     [
         (Generator, {"z_dim": 8, "size": 32, "width": 8}),
+        (Discriminator, {"size": 32, "width": 8, "norm": "spectral"}),
         (Segmenter, {"width": 4, "concepts": list(CONCEPTS)}),
         (LampClassifier, {"width": 4}),
     ],
