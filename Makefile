@@ -41,3 +41,9 @@ demo: $(STAMP)
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache
+
+# Retrain every shipped model from scratch into training/weights/ and print the evaluation
+# (hours on 2 CPU cores; README "Training" lists each model's time). `make demo` never retrains.
+.PHONY: train
+train: $(STAMP)
+	PYTHON=$(BIN)/python scripts/train_all.sh

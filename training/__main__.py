@@ -17,6 +17,35 @@ COMMANDS = (
         "write index.html linking the runs in a folder",
         kind="plain",
     ),
+    CommandSpec(
+        "fit",
+        "training.commands.fit",
+        "train a model from a config (LightningCLI; e.g. --config configs/gan64.yaml)",
+        kind="passthrough",
+    ),
+    CommandSpec(
+        "validate",
+        "training.commands.validate",
+        "validate a checkpoint on the config's validation scenes (LightningCLI)",
+        kind="passthrough",
+    ),
+    CommandSpec(
+        "test",
+        "training.commands.test",
+        "test a checkpoint on the held-out scenes (LightningCLI)",
+        kind="passthrough",
+    ),
+    CommandSpec(
+        "export",
+        "training.commands.export",
+        "ship a trained run's model into training/weights/ with its card and evaluation",
+        kind="plain",
+    ),
+    CommandSpec(
+        "scenes",
+        "training.commands.scenes",
+        "render street scenes with their concept masks, lamp glow and statistics",
+    ),
 )
 
 

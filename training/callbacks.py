@@ -1,0 +1,239 @@
+"""Side effects of training, each a Lightning callback that acts on rank 0 only.
+
+- :class:`TrainingRecord` writes ``record.json`` (exact command, seed, versions, wall time) so
+  that an exported model's card can say how it was made.
+- :class:`SampleGrid` writes a grid of generated images from fixed latents after every epoch.
+- :class:`GANQuality` labels generated images with the shipped segmenter after every epoch and
+  compares their concept statistics with real scenes (JSON, a figure, logged metrics).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from training.evaluation import compare_statistics, generate, segment
+from training.images import save_figure, save_grid
+from training.runs import atomic_write_json, package_versions
+from training.scenes import CONCEPTS, held_out_scenes
+
+RECORD_FILE = "record.json"
+
+
+def run_dir(trainer: pl.Trainer) -> Path:
+    """The folder a run writes into (the logger's folder, else the trainer's root folder).
+
+    Under DDP ``trainer.log_dir`` is a collective call: every rank must ask, not rank 0 alone.
+    """
+    return Path(trainer.log_dir or trainer.default_root_dir)
+
+
+class _WritesToRun(pl.Callback):
+    """A callback that learns its run folder in ``setup``, where every rank takes part."""
+
+    folder = Path(".")
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.folder = run_dir(trainer)
+
+
+class TrainingRecord(_WritesToRun):
+    """Write ``record.json`` into the run folder when fitting ends (and after every epoch).
+
+    ``command`` is the command line that started the run, as a person would type it.
+    """
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self._started = 0.0
+        self._created = ""
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._started = time.perf_counter()
+        self._created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+    def _write(self, trainer: pl.Trainer, *, finished: bool) -> None:
+        if not trainer.is_global_zero:
+            return
+        seed = os.environ.get("PL_GLOBAL_SEED")
+        record = {
+            "command": self.command,
+            "seed": int(seed) if seed is not None else None,
+            "finished": finished,
+            "started": self._created,
+            "train_time_s": round(time.perf_counter() - self._started, 1),
+            "epochs": trainer.current_epoch,
+            "global_step": trainer.global_step,
+            "world_size": trainer.world_size,
+            "accelerator": type(trainer.accelerator).__name__,
+            "torch_threads": torch.get_num_threads(),
+            "versions": package_versions(),
+        }
+        atomic_write_json(self.folder / RECORD_FILE, record)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._write(trainer, finished=False)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._write(trainer, finished=True)
+
+
+def _generator_of(pl_module: pl.LightningModule) -> torch.nn.Module:
+    generator = getattr(pl_module, "generator", None)
+    if not isinstance(generator, torch.nn.Module):
+        raise TypeError(f"{type(pl_module).__name__} has no generator to sample from")
+    return generator
+
+
+class SampleGrid(_WritesToRun):
+    """After every ``every_n_epochs`` epochs write ``samples/epoch_NNN.png`` from fixed latents.
+
+    The same ``num_samples`` latents (drawn with ``seed``) are used every time, so the grids of
+    successive epochs show the same scenes taking shape.
+    """
+
+    def __init__(
+        self, num_samples: int = 64, nrow: int = 8, every_n_epochs: int = 1, seed: int = 0
+    ) -> None:
+        self.num_samples = num_samples
+        self.nrow = nrow
+        self.every_n_epochs = every_n_epochs
+        self.seed = seed
+
+    def write(self, pl_module: pl.LightningModule, name: str) -> Path:
+        """Write the grid of ``pl_module``'s generator to ``samples/<name>.png``."""
+        generator = _generator_of(pl_module)
+        images = generate(generator, self.num_samples, seed=self.seed)
+        scale = max(1, 128 // images.shape[-1])
+        path = self.folder / "samples" / f"{name}.png"
+        return save_grid(images, path, nrow=self.nrow, scale=scale)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if trainer.is_global_zero and epoch % self.every_n_epochs == 0:
+            self.write(pl_module, f"epoch_{epoch:03d}")
+
+
+class GANQuality(_WritesToRun):
+    """After every ``every_n_epochs`` epochs, measure generated scenes through a segmenter.
+
+    ``num_samples`` generated images and as many held-out real scenes are labelled by the
+    shipped model ``segmenter`` (from ``weights_dir``); :func:`training.evaluation.
+    compare_statistics` gives each concept's pixel share and presence in both and the Fréchet
+    segmentation distance. Writes ``quality/epoch_NNN.json`` and ``.png``, ``quality/history.png``
+    and logs ``quality/fsd``, ``quality/max_relative_error`` and ``quality/lamp_presence_ratio``.
+    """
+
+    def __init__(
+        self,
+        segmenter: str = "segmenter",
+        weights_dir: str | None = None,
+        num_samples: int = 512,
+        every_n_epochs: int = 1,
+        seed: int = 1,
+    ) -> None:
+        self.segmenter_name = segmenter
+        self.weights_dir = weights_dir
+        self.num_samples = num_samples
+        self.every_n_epochs = every_n_epochs
+        self.seed = seed
+        self.history: list[dict[str, Any]] = []
+        self._segmenter: torch.nn.Module | None = None
+        self._real_labels: np.ndarray | None = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if not trainer.is_global_zero or self._segmenter is not None:
+            return
+        from training.pretrained import load_pretrained
+
+        # fail before training starts, not after the first epoch, when no segmenter is shipped
+        self._segmenter = load_pretrained(self.segmenter_name, weights_dir=self.weights_dir)
+        size = int(_generator_of(pl_module).size)  # type: ignore[arg-type]
+        real = held_out_scenes(self.num_samples, size=size)
+        self._real_labels = segment(self._segmenter, real.images)
+
+    def measure(self, pl_module: pl.LightningModule) -> dict[str, Any]:
+        """Concept statistics of generated images against real ones, as in the JSON files."""
+        if self._segmenter is None or self._real_labels is None:
+            raise RuntimeError("GANQuality.measure needs setup() first")
+        images = generate(_generator_of(pl_module), self.num_samples, seed=self.seed)
+        return compare_statistics(self._real_labels, segment(self._segmenter, images))
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if not trainer.is_global_zero or epoch % self.every_n_epochs:
+            return
+        result = {"epoch": epoch, "global_step": trainer.global_step, **self.measure(pl_module)}
+        self.history.append(result)
+        folder = self.folder / "quality"
+        atomic_write_json(folder / f"epoch_{epoch:03d}.json", result)
+        save_figure(quality_figure(result), folder / f"epoch_{epoch:03d}.png")
+        save_figure(history_figure(self.history), folder / "history.png")
+        metrics = {
+            "quality/fsd": result["fsd"],
+            "quality/max_relative_error": result["max_relative_error"],
+            "quality/lamp_presence_ratio": result["lamp_presence_ratio"],
+        }
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
+
+
+def quality_figure(result: dict[str, Any]) -> Any:
+    """Bars of real against generated concept shares and presence rates, for one measurement."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    concepts = result["concepts"]
+    x = np.arange(len(CONCEPTS))
+    figure, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for axis, key, title in (
+        (axes[0], "share", "mean pixel share"),
+        (axes[1], "presence", "share of images where present"),
+    ):
+        real = [concepts[c][f"real_{key}"] for c in CONCEPTS]
+        fake = [concepts[c][f"generated_{key}"] for c in CONCEPTS]
+        axis.bar(x - 0.2, real, 0.4, label="real (segmented)", color="#5b7fbf")
+        axis.bar(x + 0.2, fake, 0.4, label="generated (segmented)", color="#e0883a")
+        axis.set_xticks(x, CONCEPTS, rotation=35, ha="right")
+        axis.set_title(title)
+    axes[0].legend(fontsize=8)
+    figure.suptitle(
+        f"epoch {result.get('epoch', '-')}: FSD {result['fsd']:.2f}, worst share error "
+        f"{result['max_relative_error']:.0%} ({result['worst_concept']}), lamp presence "
+        f"{result['lamp_presence_ratio']:.0%} of real",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    return figure
+
+
+def history_figure(history: list[dict[str, Any]]) -> Any:
+    """FSD, worst relative share error and lamp presence ratio over the epochs measured."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    figure, axes = plt.subplots(1, 3, figsize=(11, 3))
+    axes[0].plot(epochs, [h["fsd"] for h in history], marker="o")
+    axes[0].set_title("Fréchet segmentation distance")
+    axes[1].plot(epochs, [h["max_relative_error"] for h in history], marker="o")
+    axes[1].axhline(0.3, color="grey", linestyle="--")
+    axes[1].set_title("worst concept share error (target <= 0.3)")
+    axes[2].plot(epochs, [h["lamp_presence_ratio"] for h in history], marker="o")
+    axes[2].axhline(0.7, color="grey", linestyle="--")
+    axes[2].set_title("lamp presence / real (target >= 0.7)")
+    for axis in axes:
+        axis.set_xlabel("epoch")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,12 @@
+"""Run LightningCLI's ``fit`` on a config: ``python -m training fit --config configs/NAME.yaml``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str]) -> int:
+    """Hand ``argv`` to LightningCLI's ``fit`` subcommand."""
+    from training.lightning_cli import run_lightning
+
+    return run_lightning("fit", argv)

@@ -1,0 +1,295 @@
+"""LightningModules: the step logic that trains each shipped network.
+
+Each module holds its network(s) as attributes and says, through :meth:`parts`, which of them
+can be exported as shipped models (the network and the constructor arguments that rebuild it).
+Every constructor argument is a plain value, so a Lightning checkpoint's hyper-parameters load
+with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from training.errors import ConfigError
+from training.evaluation import confusion_matrix, iou_from_confusion
+from training.models import Discriminator, Generator, LampClassifier, Segmenter
+from training.scenes import CONCEPTS
+
+Part = tuple[nn.Module, dict[str, Any]]
+
+
+def _flip_half(images: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
+    """Mirror a random half of the batch left-right (a street is a street either way round)."""
+    flip = torch.rand(images.shape[0], device=images.device) < 0.5
+    out = [torch.where(flip[:, None, None, None], images.flip(-1), images)]
+    for other in others:
+        shape = (-1,) + (1,) * (other.dim() - 1)
+        out.append(
+            torch.where(flip.view(shape), other.flip(-1), other) if other.dim() > 1 else other
+        )
+    return out
+
+
+class GANModule(pl.LightningModule):
+    """A DCGAN trained with the non-saturating loss and two Adam optimizers (manual optimisation).
+
+    One batch is one discriminator step and one generator step, so ``global_step`` advances by
+    two per batch: budget runs in epochs or ``max_steps = 2 x batches``.
+
+    Parameters
+    ----------
+    z_dim, size, generator_width, discriminator_width:
+        Shapes of :class:`~training.models.Generator` and :class:`~training.models.Discriminator`.
+    lr_generator, lr_discriminator, beta1, beta2:
+        Adam settings (the DCGAN paper's 2e-4 and (0.5, 0.999) by default).
+    real_label:
+        Target of real images for the discriminator; below 1 is one-sided label smoothing
+        (``loss="bce"`` only).
+    discriminator_norm:
+        ``"batch"`` (DCGAN) or ``"spectral"`` (spectral normalisation, no batch norm).
+    loss:
+        ``"bce"``: the non-saturating cross-entropy of DCGAN; ``"hinge"``: the hinge loss
+        usually paired with spectral normalisation.
+    """
+
+    def __init__(
+        self,
+        z_dim: int = 128,
+        size: int = 64,
+        generator_width: int = 32,
+        discriminator_width: int = 32,
+        lr_generator: float = 2e-4,
+        lr_discriminator: float = 2e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+        real_label: float = 1.0,
+        discriminator_norm: str = "batch",
+        loss: str = "bce",
+    ) -> None:
+        super().__init__()
+        if loss not in ("bce", "hinge"):
+            raise ConfigError(f"loss must be 'bce' or 'hinge', got {loss!r}")
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.generator = Generator(z_dim=z_dim, size=size, width=generator_width)
+        self.discriminator = Discriminator(
+            size=size, width=discriminator_width, norm=discriminator_norm
+        )
+        self.real_label = real_label
+        self.loss = loss
+
+    primary_part = "generator"
+
+    def parts(self) -> dict[str, Part]:
+        """The exportable networks with their constructor arguments."""
+        h = self.hparams
+        return {
+            "generator": (
+                self.generator,
+                {"z_dim": h["z_dim"], "size": h["size"], "width": h["generator_width"]},
+            ),
+            "discriminator": (
+                self.discriminator,
+                {
+                    "size": h["size"],
+                    "width": h["discriminator_width"],
+                    "norm": h["discriminator_norm"],
+                },
+            ),
+        }
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z)
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        real = batch
+        opt_g, opt_d = self.optimizers()  # type: ignore[attr-defined]
+        z = torch.randn(real.shape[0], self.generator.z_dim, device=real.device)
+        fake = self.generator(z)
+
+        self.toggle_optimizer(opt_d)
+        logits_real = self.discriminator(real)
+        logits_fake = self.discriminator(fake.detach())
+        if self.loss == "hinge":
+            loss_d = F.relu(1 - logits_real).mean() + F.relu(1 + logits_fake).mean()
+        else:
+            loss_d = F.binary_cross_entropy_with_logits(
+                logits_real, torch.full_like(logits_real, self.real_label)
+            ) + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake))
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(loss_d)
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+
+        self.toggle_optimizer(opt_g)
+        logits_gen = self.discriminator(fake)
+        if self.loss == "hinge":
+            loss_g = -logits_gen.mean()
+        else:
+            loss_g = F.binary_cross_entropy_with_logits(logits_gen, torch.ones_like(logits_gen))
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss_g)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+
+        self.log_dict(
+            {
+                "loss/discriminator": loss_d.detach(),
+                "loss/generator": loss_g.detach(),
+                "d_score/real": torch.sigmoid(logits_real).mean().detach(),
+                "d_score/fake": torch.sigmoid(logits_fake).mean().detach(),
+            },
+            prog_bar=True,
+            on_step=True,
+            on_epoch=True,
+        )
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        h = self.hparams
+        betas = (h["beta1"], h["beta2"])
+        return [
+            torch.optim.Adam(self.generator.parameters(), lr=h["lr_generator"], betas=betas),
+            torch.optim.Adam(
+                self.discriminator.parameters(), lr=h["lr_discriminator"], betas=betas
+            ),
+        ]
+
+
+class _ScheduledModule(pl.LightningModule):
+    """AdamW with a one-cycle learning rate over the whole run (shared by the supervised models)."""
+
+    def configure_optimizers(self) -> Any:
+        h = self.hparams
+        optimizer = torch.optim.AdamW(self.parameters(), lr=h["lr"], weight_decay=h["weight_decay"])
+        # a cycle over fewer than 10 steps would start and end at ~0 (lr / 25 / 1e4)
+        steps = max(int(self.trainer.estimated_stepping_batches), 10)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=h["lr"], total_steps=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def _noisy(self, images: torch.Tensor) -> torch.Tensor:
+        # pixel noise makes the model robust to a generator's grain, not only to clean renders
+        noise_std: float = self.hparams["noise_std"]
+        return images + noise_std * torch.randn_like(images) if noise_std > 0 else images
+
+
+class SegmenterModule(_ScheduledModule):
+    """Trains :class:`~training.models.Segmenter` on scene label maps with cross-entropy.
+
+    Validation and test report the mean IoU over concepts (``val/miou``) and each concept's IoU
+    (``val/iou_lamp`` ...), accumulated as one confusion matrix over all pixels (and all ranks).
+    """
+
+    def __init__(
+        self,
+        width: int = 16,
+        lr: float = 3e-3,
+        weight_decay: float = 1e-4,
+        noise_std: float = 0.04,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.segmenter = Segmenter(width=width, concepts=CONCEPTS)
+        self._confusion: torch.Tensor | None = None
+
+    primary_part = "segmenter"
+
+    def parts(self) -> dict[str, Part]:
+        """The exportable network with its constructor arguments."""
+        return {
+            "segmenter": (
+                self.segmenter,
+                {"width": self.hparams["width"], "concepts": list(CONCEPTS)},
+            )
+        }
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.segmenter(images)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        images, labels = _flip_half(*batch)
+        loss = F.cross_entropy(self.segmenter(self._noisy(images)), labels)
+        self.log("loss/train", loss, prog_bar=True, on_step=True, on_epoch=True)
+        return loss
+
+    def _accumulate(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+        images, labels = batch
+        predicted = self.segmenter(images).argmax(1)
+        confusion = confusion_matrix(predicted, labels, len(CONCEPTS))
+        self._confusion = confusion if self._confusion is None else self._confusion + confusion
+
+    def _report(self, stage: str) -> None:
+        if self._confusion is None:
+            return
+        confusion = self.trainer.strategy.reduce(self._confusion.float(), reduce_op="sum")
+        self._confusion = None
+        iou = iou_from_confusion(confusion.cpu().numpy())
+        # already summed over ranks, so every rank logs the same numbers
+        self.log_dict({f"{stage}/iou_{name}": float(iou[i]) for i, name in enumerate(CONCEPTS)})
+        self.log(f"{stage}/miou", float(iou.mean()), prog_bar=True)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._accumulate(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._report("val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._accumulate(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._report("test")
+
+
+class LampClassifierModule(_ScheduledModule):
+    """Trains :class:`~training.models.LampClassifier` ("is any lamp lit?") with cross-entropy."""
+
+    def __init__(
+        self,
+        width: int = 16,
+        lr: float = 3e-3,
+        weight_decay: float = 1e-4,
+        noise_std: float = 0.04,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.classifier = LampClassifier(width=width)
+
+    primary_part = "lamp_classifier"
+
+    def parts(self) -> dict[str, Part]:
+        """The exportable network with its constructor arguments."""
+        return {"lamp_classifier": (self.classifier, {"width": self.hparams["width"]})}
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier(images)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        images, lit = _flip_half(*batch)
+        logits = self.classifier(self._noisy(images))
+        loss = F.cross_entropy(logits, lit)
+        accuracy = (logits.argmax(1) == lit).float().mean()
+        self.log_dict({"loss/train": loss, "accuracy/train": accuracy}, prog_bar=True)
+        return loss
+
+    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
+        images, lit = batch
+        logits = self.classifier(images)
+        self.log_dict(
+            {
+                f"{stage}/loss": F.cross_entropy(logits, lit),
+                f"{stage}/accuracy": (logits.argmax(1) == lit).float().mean(),
+            },
+            prog_bar=True,
+            sync_dist=True,
+        )
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
