@@ -4,6 +4,9 @@
   lamp) with *planted* units: unit ``lamp_unit`` of ``layer2`` is exactly the lamp mask
   area-averaged to the layer's 16 x 16 grid, the ideal lamp unit, and the image draws the lamp
   only where that unit is on, so switching it off removes the lamp.
+- :class:`DrawnLampScenes`: the same scenes with a lamp drawn jointly by several units, decoy
+  units that coincide with the lamp but draw nothing, and a unit that casts its glow: the
+  ground truth for ablation, insertion, unit ranking and actmax tests.
 - :class:`PaletteSegmenter`: labels every pixel by its nearest palette colour, an exact function
   of the image, so :class:`LampScenes` is segmented without error.
 - :class:`HueSegmenter`: labels pixels by hue bin, an exact segmenter for any generator's images.
@@ -90,7 +93,8 @@ class PlantedFeatures(nn.Module):
 
     def forward(self, masks: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         n = z.shape[0]
-        features = F.relu(self.projection(z)).view(n, -1, self.size, self.size)
+        # a copy: planting in place would overwrite what the ReLU keeps for its gradient
+        features = F.relu(self.projection(z)).view(n, -1, self.size, self.size).clone()
         pooled = F.adaptive_avg_pool2d(masks, self.size)
         for unit, concept in self.planted.items():
             features[:, unit] = pooled[:, concept]
@@ -148,25 +152,124 @@ class LampScenes(nn.Module):
         return self.output(masks, features)
 
 
+class DrawnLampScenes(nn.Module):
+    """Street scenes whose lamp is drawn *jointly* by several units, for intervention tests.
+
+    Like :class:`LampScenes` (same layout, ``layer1``, ``layer2`` at 16 x 16), with a lamp that
+    is lit in about half of the scenes (latent coordinate 8 > 0) and three kinds of planted
+    ``layer2`` units, all zero where no lamp is lit:
+
+    - ``draw_units``: the lit lamp's neighbourhood (its mask grown by one layer cell, averaged
+      onto the grid), each scaled by its own factor in [0.4, 1] (latent coordinates 9, 10, ...).
+      The lamp is painted over its layout mask with opacity ``tanh(gain * mean of the draw
+      units)``: every draw unit adds to it, removing one of three leaves the lamp, and removing
+      all of them (to 0) removes it exactly. Inserting them lights a lamp the layout placed.
+    - ``decoy_units``: the lit lamp's exact mask averaged onto the grid: a higher IoU with the
+      lamp than the draw units (theirs is blurred and of varying strength), yet they draw
+      nothing: coincidence without cause, which ranking by IoU cannot tell apart.
+    - ``glow_unit``: a wider neighbourhood of the lit lamp (grown by two cells) that brightens
+      the scene around it by up to ``glow`` (in [-1, 1] units), the light a lamp casts; it stays
+      when the draw units are switched off.
+    """
+
+    def __init__(
+        self,
+        noise_dim: int = 8,
+        draw_units: Sequence[int] = (9, 10, 11),
+        decoy_units: Sequence[int] = (2, 3),
+        glow_unit: int = 12,
+        gain: float = 3.0,
+        glow: float = 0.25,
+        size: int = 64,
+    ) -> None:
+        super().__init__()
+        draw = [int(u) for u in draw_units]
+        decoys = [int(u) for u in decoy_units]
+        if not draw or noise_dim < 1 + len(draw):
+            raise InputError(
+                f"DrawnLampScenes needs at least one draw unit and noise_dim >= 1 + {len(draw)} "
+                "(one latent coordinate lights lamps, one scales each draw unit)"
+            )
+        planted = {u: 4 + i for i, u in enumerate(draw)}
+        planted.update({u: 3 for u in decoys})
+        planted[int(glow_unit)] = 4 + len(draw)
+        if len(planted) != len(draw) + len(decoys) + 1 or not all(0 <= u < 16 for u in planted):
+            raise InputError("draw, decoy and glow units must be distinct numbers in 0..15")
+        self.z_dim = 8 + noise_dim
+        self.size = size
+        self.draw_units = draw
+        self.decoy_units = decoys
+        self.glow_unit = int(glow_unit)
+        self.gain = gain
+        self.glow = glow
+        self.layout = SceneLayout(size)
+        self.layer1 = PlantedFeatures(self.z_dim, 12, 8, {0: 0}, seed=1)
+        self.layer2 = PlantedFeatures(self.z_dim, 16, 16, planted, seed=2)
+        self.colors: torch.Tensor
+        colors = torch.tensor(SCENE_COLORS, dtype=torch.float32) / 127.5 - 1.0
+        self.register_buffer("colors", colors, persistent=False)
+
+    def _grow(self, mask: torch.Tensor, cells: float) -> torch.Tensor:
+        radius = max(1, round(cells * self.size / 16))
+        return F.max_pool2d(mask, 2 * radius + 1, 1, radius)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z = z.reshape(z.shape[0], -1)
+        masks = self.layout(z)
+        lit = (z[:, 8] > 0).to(masks.dtype)[:, None, None, None]
+        lamp = masks[:, 3:4] * lit
+        count = len(self.draw_units)
+        strength = 0.4 + 0.6 * torch.special.ndtr(z[:, 9 : 9 + count])[:, :, None, None]
+        planted = torch.cat([masks, self._grow(lamp, 1.0) * strength, self._grow(lamp, 2.0)], 1)
+        self.layer1(masks, z)
+        features = self.layer2(planted, z)
+        return self._render(masks, features)
+
+    def _render(self, masks: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """The image from the layout and ``layer2``'s (possibly edited) features."""
+        up = F.interpolate(
+            features, size=(self.size, self.size), mode="bilinear", align_corners=False
+        )
+        opacity = torch.tanh(self.gain * up[:, self.draw_units].mean(dim=1).clamp(min=0))
+        opacity = opacity * masks[:, 3]
+        background = torch.stack(
+            [masks[:, 0], masks[:, 1], masks[:, 2] + masks[:, 3], torch.zeros_like(masks[:, 0])],
+            dim=1,
+        )
+        scene = torch.einsum("nchw,ck->nkhw", background, self.colors)
+        light = self.glow * up[:, self.glow_unit] * (1 - masks[:, 3])  # around the lamp only
+        scene = (scene + light[:, None]).clamp(-1, 1)
+        lamp = self.colors[3][None, :, None, None]
+        return torch.lerp(scene, lamp.expand_as(scene), opacity[:, None])
+
+
 class PaletteSegmenter(nn.Module):
-    """Scores (N, C, H, W): minus the squared distance of each pixel to each concept's colour."""
+    """Scores (N, C, H, W): minus ``sharpness`` times the squared distance of each pixel to each
+    concept's colour. Labels (the best score) are exact for palette images whatever the
+    sharpness; it sets how confident the softmax probabilities are, which is what optimising
+    through the segmenter follows (at 4 a lamp-coloured pixel is lamp with probability 0.999,
+    a road-coloured one lamp with 5e-5)."""
 
     def __init__(
         self,
         concepts: Sequence[str] = SCENE_CONCEPTS,
         colors: Sequence[Sequence[int]] = SCENE_COLORS,
+        sharpness: float = 4.0,
     ) -> None:
         super().__init__()
         if len(concepts) != len(colors):
             raise InputError("PaletteSegmenter needs one colour per concept")
+        if not sharpness > 0:
+            raise InputError(f"sharpness must be positive, got {sharpness}")
         self.concepts = list(concepts)
+        self.sharpness = float(sharpness)
         self.palette: torch.Tensor
         palette = torch.tensor(colors, dtype=torch.float32) / 127.5 - 1.0
         self.register_buffer("palette", palette, persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         difference = images[:, None] - self.palette[None, :, :, None, None]
-        return -(difference**2).sum(dim=2)
+        return -self.sharpness * (difference**2).sum(dim=2)
 
 
 class HueSegmenter(nn.Module):

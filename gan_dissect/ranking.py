@@ -1,0 +1,191 @@
+"""Rank a layer's units by what ablating them does, not by what they coincide with.
+
+Dissection ranks units by IoU with a concept; a unit can coincide with lamps without drawing
+them, and a lamp can be drawn by several units together. :func:`learn_unit_mask` instead
+optimises a soft mask ``a`` in [0, 1] over the units so that ablating them,
+``r' = (1 - a) r + a * off``, removes as much of the concept as possible, with an L2 penalty on
+``a`` so that units that do not help are left alone; units are then ranked by ``a`` (the ACE
+optimisation of the reference code, CSAILVision/gandissect ``aceoptimize``: Adam, ``a`` clamped
+to [0, 1] after each step, optionally started from the IoU ranking). The concept is measured
+softly, through the segmenter's probability of the concept at the pixels where it was, so that
+the loss has a gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from gan_dissect._optimise import step_on
+from gan_dissect.dissection import Segmentation, latent_shape, latents
+from gan_dissect.hooks import trace
+from gan_dissect.intervention import Values, intervene
+from training.devices import module_device
+from training.errors import InputError
+from training.progress import progress
+
+LEARN_STREAM = 3
+"""Latent stream of the samples the unit mask is learned on (effects are measured on 2)."""
+
+
+def concept_probability(
+    segmenter: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, concept: int
+) -> torch.Tensor:
+    """The segmenter's probability (N, H, W) of ``concept`` at every pixel (softmax of scores).
+
+    Needs a segmenter that returns class scores (N, C, H, W); one that returns only labels has
+    no gradient to follow.
+    """
+    return _probabilities(segmenter, images)[:, concept]
+
+
+def soft_shares(
+    segmenter: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor
+) -> torch.Tensor:
+    """Each concept's soft share of the pixels (C,): its probability averaged over all pixels
+    of all images, a differentiable stand-in for the share of pixels labelled with it."""
+    return _probabilities(segmenter, images).mean(dim=(0, 2, 3))
+
+
+def _probabilities(
+    segmenter: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor
+) -> torch.Tensor:
+    scores = segmenter(images)
+    if not isinstance(scores, torch.Tensor) or scores.dim() != 4:
+        got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise InputError(
+            f"optimising through the segmenter needs class scores (N, C, H, W); it returned {got}"
+        )
+    return torch.softmax(scores.float(), dim=1)
+
+
+@dataclass
+class LearnedMask:
+    """A learned per-unit ablation strength and its history.
+
+    ``strength[u]`` in [0, 1]: how much ablating unit u helped remove the concept, net of the
+    penalty. ``history`` holds, every ``record_every`` steps, the remaining soft share of the
+    concept (1: nothing removed), the mean relative change of the other concepts and the
+    penalty.
+    """
+
+    layer: str
+    concept: str
+    strength: np.ndarray
+    history: list[dict[str, float]]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def order(self) -> list[int]:
+        """Units by learned strength, strongest first (ties to the lower unit number)."""
+        return [int(u) for u in np.lexsort((np.arange(len(self.strength)), -self.strength))]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "concept": self.concept,
+            "strength": self.strength.tolist(),
+            "order": self.order(),
+            "history": self.history,
+            "params": self.params,
+        }
+
+
+def learn_unit_mask(
+    generator: torch.nn.Module,
+    segmenter: Callable[[torch.Tensor], torch.Tensor],
+    layer: str,
+    concept: str,
+    *,
+    off: Values = 0.0,
+    init: Sequence[float] | np.ndarray | None = None,
+    steps: int = 200,
+    batch_size: int = 8,
+    lr: float = 0.02,
+    l2: float = 0.005,
+    keep_others: float = 0.0,
+    seed: int = 0,
+    stream: int = LEARN_STREAM,
+    z_shape: Sequence[int] | None = None,
+    concepts: Sequence[str] | None = None,
+    record_every: int = 10,
+) -> LearnedMask:
+    """Learn which units of ``layer`` to ablate to remove ``concept``; see the module docstring.
+
+    Each step draws ``batch_size`` fresh latents and minimises
+
+        remaining + keep_others * others + l2 * sum(a^2)
+
+    where ``remaining`` is the share of the concept's probability that survives where the
+    concept was: ``sum(p0 * p) / sum(p0 * p0)`` over all pixels, ``p0`` and ``p`` the
+    segmenter's probability of the concept unedited and with the units ablated by ``a`` (so
+    the faint probability the segmenter gives every other pixel does not dilute it), and
+    ``others`` the mean relative change of every other concept's soft share
+    (0 by default, as in the reference code; a positive weight prefers units that remove the
+    concept and leave the rest of the scene as it was). ``init`` starts ``a`` elsewhere than 0
+    (e.g. IoU scores divided by their maximum, as the reference code does).
+    """
+    if steps < 1 or batch_size < 1 or lr <= 0 or l2 < 0:
+        raise InputError("steps and batch_size must be positive, lr > 0 and l2 >= 0")
+    segmentation = Segmentation(segmenter, concepts)
+    if concept not in segmentation.concepts:
+        raise InputError(f"no concept {concept!r}; concepts: {', '.join(segmentation.concepts)}")
+    c = segmentation.concepts.index(concept)
+    keep = [i for i in range(len(segmentation.concepts)) if i != c]
+    shape = latent_shape(generator, z_shape)
+    device = module_device(generator)
+    with torch.no_grad(), trace(generator, layer, stop=True) as record:
+        generator(latents(seed, [0], shape, stream=stream).to(device))
+    assert record.output is not None
+    num_units = int(record.output.shape[1])
+    start = np.zeros(num_units) if init is None else np.asarray(init, np.float64)
+    if start.shape != (num_units,):
+        raise InputError(f"init must hold one value per unit ({num_units}), got {start.shape}")
+    strength = torch.tensor(np.clip(start, 0, 1), dtype=torch.float32, device=device)
+    strength.requires_grad_(True)
+    optimizer = torch.optim.Adam([strength], lr=lr)
+    history: list[dict[str, float]] = []
+    for step in progress(range(steps), desc="learn unit mask", total=steps):
+        index = range(step * batch_size, (step + 1) * batch_size)
+        z = latents(seed, index, shape, stream=stream).to(device)
+        with torch.no_grad():
+            reference = _probabilities(segmenter, generator(z))
+        with intervene(generator, layer, strength, off):
+            edited = _probabilities(segmenter, generator(z))
+        where = reference[:, c]  # the concept as it was, softly: what ablation should remove
+        remaining = (where * edited[:, c]).sum() / (where * reference[:, c]).sum().clamp(min=1e-8)
+        relative = edited.mean(dim=(0, 2, 3)) / reference.mean(dim=(0, 2, 3)).clamp(min=1e-8)
+        others = (relative[keep] - 1).abs().mean() if keep else relative.new_zeros(())
+        penalty = l2 * strength.pow(2).sum()
+        loss = remaining + keep_others * others + penalty
+        step_on(optimizer, loss, strength)
+        with torch.no_grad():
+            strength.clamp_(0.0, 1.0)
+        if step % record_every == 0 or step == steps - 1:
+            history.append(
+                {
+                    "step": step,
+                    "remaining": float(remaining.detach()),
+                    "others_changed": float(others.detach()),
+                    "penalty": float(penalty.detach()),
+                }
+            )
+    return LearnedMask(
+        layer=layer,
+        concept=concept,
+        strength=strength.detach().cpu().numpy().astype(np.float64),
+        history=history,
+        params={
+            "steps": steps,
+            "batch_size": batch_size,
+            "lr": lr,
+            "l2": l2,
+            "keep_others": keep_others,
+            "seed": seed,
+            "stream": stream,
+            "init": "zeros" if init is None else "given",
+        },
+    )
