@@ -18,6 +18,21 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "gan_dissect.commands.dissect",
         "which concept each unit of a layer draws (IoU with a segmentation), with a report",
     ),
+    CommandSpec(
+        "ablate",
+        "gan_dissect.commands.ablate",
+        "switch a concept's units off and on; the share of it removed, with before/after pictures",
+    ),
+    CommandSpec(
+        "actmax",
+        "gan_dissect.commands.actmax",
+        "the latent that maximises a unit, concept or logit, beside pixel space and under ablation",
+    ),
+    CommandSpec(
+        "invert",
+        "gan_dissect.commands.invert",
+        "invert real scenes into the generator and edit them with the same unit ablation",
+    ),
 )
 
 

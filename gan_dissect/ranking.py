@@ -107,6 +107,7 @@ def learn_unit_mask(
     lr: float = 0.02,
     l2: float = 0.005,
     keep_others: float = 0.0,
+    budget: float | None = None,
     seed: int = 0,
     stream: int = LEARN_STREAM,
     z_shape: Sequence[int] | None = None,
@@ -127,9 +128,17 @@ def learn_unit_mask(
     (0 by default, as in the reference code; a positive weight prefers units that remove the
     concept and leave the rest of the scene as it was). ``init`` starts ``a`` elsewhere than 0
     (e.g. IoU scores divided by their maximum, as the reference code does).
+
+    ``budget`` (a number of units) keeps ``sum(a) <= budget`` by projecting ``a`` onto
+    ``{0 <= a <= 1, sum(a) <= budget}`` after every step, so the units compete for a fixed
+    number of places: the mask then tends to the set of that many units that removes the most,
+    which is what ablating the top ``budget`` units afterwards uses; without a budget the
+    penalty alone spreads the removal over every unit that helps a little.
     """
     if steps < 1 or batch_size < 1 or lr <= 0 or l2 < 0:
         raise InputError("steps and batch_size must be positive, lr > 0 and l2 >= 0")
+    if budget is not None and not budget > 0:
+        raise InputError(f"budget must be a positive number of units, got {budget}")
     segmentation = Segmentation(segmenter, concepts)
     if concept not in segmentation.concepts:
         raise InputError(f"no concept {concept!r}; concepts: {', '.join(segmentation.concepts)}")
@@ -163,7 +172,7 @@ def learn_unit_mask(
         loss = remaining + keep_others * others + penalty
         step_on(optimizer, loss, strength)
         with torch.no_grad():
-            strength.clamp_(0.0, 1.0)
+            strength.copy_(capped_simplex(strength, budget))
         if step % record_every == 0 or step == steps - 1:
             history.append(
                 {
@@ -184,8 +193,26 @@ def learn_unit_mask(
             "lr": lr,
             "l2": l2,
             "keep_others": keep_others,
+            "budget": budget,
             "seed": seed,
             "stream": stream,
             "init": "zeros" if init is None else "given",
         },
     )
+
+
+def capped_simplex(values: torch.Tensor, budget: float | None) -> torch.Tensor:
+    """The closest point (Euclidean) to ``values`` with entries in [0, 1] summing to at most
+    ``budget``: ``clip(values - t, 0, 1)`` for the smallest ``t >= 0`` that meets the budget
+    (found by bisection); only the clipping when ``budget`` is None."""
+    clipped = values.clamp(0.0, 1.0)
+    if budget is None or float(clipped.sum()) <= budget:
+        return clipped
+    low, high = 0.0, float(values.max())
+    for _ in range(50):
+        middle = (low + high) / 2
+        if float((values - middle).clamp(0.0, 1.0).sum()) > budget:
+            low = middle
+        else:
+            high = middle
+    return (values - high).clamp(0.0, 1.0)

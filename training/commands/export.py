@@ -90,6 +90,12 @@ def evaluate_part(part: Any, weights_dir: Path, scenes: int) -> dict[str, Any] |
         return evaluation.evaluate_segmenter(part, held_out_scenes(scenes))
     if isinstance(part, LampClassifier):
         return evaluation.evaluate_classifier(part, held_out_scenes(scenes))
+    from training.encoder import Encoder, evaluate_encoder
+
+    if isinstance(part, Encoder):
+        generator = load_pretrained("generator", weights_dir=weights_dir)
+        real = held_out_scenes(scenes, size=part.size)
+        return evaluate_encoder(part, generator, real.images)
     if isinstance(part, Generator):
         segmenter = load_pretrained("segmenter", weights_dir=weights_dir)
         real = held_out_scenes(scenes, size=part.size)

@@ -1,0 +1,393 @@
+"""What the ablate, actmax and invert commands share: the models, and which units to edit.
+
+Units are chosen in one of three ways (``--units``): ``auto``, the first ``--num-units`` of a
+ranking of ``--layer``'s units for ``--concept`` (``--ranking iou``: by IoU in a dissection,
+read from ``--dissection`` or made here; ``--ranking learned``: by a learned ablation mask);
+a list of unit numbers; or the folder of an earlier ``ablate`` run, whose layer, units and
+off / on values are used as they were.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gan_dissect.commands.dissect import SHIPPED, load_generator, load_segmenter
+from gan_dissect.dissection import (
+    DissectionResult,
+    Segmentation,
+    dissect,
+    latent_shape,
+    load_dissection,
+)
+from gan_dissect.hooks import find_layer
+from gan_dissect.intervention import unit_numbers, unit_quantiles
+from gan_dissect.ranking import LearnedMask, learn_unit_mask
+from training.errors import ConfigError, InputError
+
+EFFECT_FILE = "effect.json"
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--generator, --segmenter, --concepts and --z-shape, as the dissect command has them."""
+    models = parser.add_argument_group("models")
+    models.add_argument(
+        "--generator",
+        default=SHIPPED,
+        help="'shipped' (the project's GAN) or package.module:factory of a torch.nn.Module "
+        "mapping latents to images (N, 3, H, W) in [-1, 1]",
+    )
+    models.add_argument(
+        "--segmenter",
+        default=SHIPPED,
+        help="'shipped' or package.module:factory of images -> class scores (N, C, H, W) "
+        "with a 'concepts' attribute (or give --concepts)",
+    )
+    models.add_argument("--concepts", default=None, help="comma-separated concept names")
+    models.add_argument(
+        "--z-shape", default=None, help="latent shape, e.g. 128; None: the generator's z_dim"
+    )
+
+
+def add_unit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the layer and units to edit (see the module docstring)."""
+    units = parser.add_argument_group("which units")
+    units.add_argument("--concept", default="lamp", help="the concept whose units are edited")
+    units.add_argument("--layer", default=None, help="layer whose units are edited (required)")
+    units.add_argument(
+        "--units",
+        default="auto",
+        help="'auto' (the first --num-units of --ranking), unit numbers '3,17,40', or the "
+        "folder of an ablate run whose layer, units and off/on levels are used",
+    )
+    units.add_argument("--num-units", type=int, default=5, help="units chosen by 'auto'")
+    units.add_argument(
+        "--ranking",
+        choices=("learned", "iou"),
+        default="learned",
+        help="'learned': a soft ablation mask optimised to remove the concept; 'iou': by IoU",
+    )
+    units.add_argument(
+        "--dissection",
+        default="auto",
+        help="a dissect run folder or dissection.json holding --layer, or 'auto' (dissect "
+        "--layer here on --dissect-samples samples); gives IoU ranks and 'on' values",
+    )
+    units.add_argument(
+        "--dissect-samples", type=int, default=500, help="samples of an 'auto' dissection"
+    )
+    learn = parser.add_argument_group("learned ranking")
+    learn.add_argument("--learn-steps", type=int, default=100, help="Adam steps")
+    learn.add_argument("--learn-batch", type=int, default=8, help="latents per step")
+    learn.add_argument("--learn-lr", type=float, default=0.05, help="Adam learning rate")
+    learn.add_argument("--learn-l2", type=float, default=0.005, help="L2 penalty on the mask")
+    learn.add_argument(
+        "--learn-budget",
+        default="num-units",
+        help="'num-units': the mask's sum is kept at most --num-units (units compete for that "
+        "many places); 'none': only the penalty; or a number",
+    )
+    learn.add_argument(
+        "--keep-others",
+        type=float,
+        default=0.0,
+        help="weight of the other concepts' relative change in the loss",
+    )
+    values = parser.add_argument_group("what 'off' and 'on' mean")
+    values.add_argument(
+        "--off-level",
+        default="zero",
+        help="ablated units' value: 'zero', 'quantile:Q' (each unit's Q quantile) or a number",
+    )
+    values.add_argument(
+        "--on-level",
+        default="mean",
+        help="inserted units' value: 'mean' (each unit's mean where the concept is), "
+        "'quantile:Q' or a number",
+    )
+
+
+@dataclass
+class UnitChoice:
+    """The layer, units and values an edit uses, and how they were chosen."""
+
+    layer: str
+    units: list[int]
+    concept: str
+    off: float | np.ndarray
+    on: float | np.ndarray
+    how: str
+    dissection: DissectionResult | None = None
+    learned: LearnedMask | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"{self.layer} units {', '.join(map(str, self.units))} ({self.how})"
+
+    def values_for_record(self) -> dict[str, Any]:
+        def pick(values: float | np.ndarray) -> float | list[float]:
+            if isinstance(values, np.ndarray):
+                return [float(values[u]) for u in self.units]
+            return float(values)
+
+        return {"off": pick(self.off), "on": pick(self.on)}
+
+
+def load_models(args: argparse.Namespace, device: torch.device) -> tuple[Any, Any, Segmentation]:
+    """The generator (eval mode), the segmenter and its checked :class:`Segmentation`."""
+    generator = load_generator(args.generator, device)
+    segmenter = load_segmenter(args.segmenter, device)
+    concepts = split(args.concepts)
+    return generator, segmenter, Segmentation(segmenter, concepts)
+
+
+def z_shape_of(args: argparse.Namespace, generator: torch.nn.Module) -> tuple[int, ...]:
+    """The latent shape from --z-shape or the generator."""
+    shape = None
+    if args.z_shape is not None:
+        try:
+            shape = tuple(int(part) for part in str(args.z_shape).split(","))
+        except ValueError as err:
+            raise ConfigError(f"--z-shape must be integers, got {args.z_shape!r}") from err
+    return latent_shape(generator, shape)
+
+
+def choose_units(
+    args: argparse.Namespace,
+    generator: torch.nn.Module,
+    segmenter: Any,
+    segmentation: Segmentation,
+    z_shape: tuple[int, ...],
+) -> UnitChoice:
+    """The units to edit and the values to set them to, as the options say."""
+    if args.concept not in segmentation.concepts:
+        raise ConfigError(
+            f"--concept {args.concept!r} is not one of the segmenter's concepts: "
+            f"{', '.join(segmentation.concepts)}"
+        )
+    folder = Path(str(args.units))
+    if args.units != "auto" and (folder / EFFECT_FILE).is_file():
+        return _units_of_run(folder, generator, z_shape)
+    if args.units != "auto" and not _looks_like_numbers(str(args.units)):
+        raise ConfigError(
+            f"--units {args.units!r} is neither 'auto', unit numbers, nor an ablate run folder "
+            f"(no {EFFECT_FILE} there)"
+        )
+    if not args.layer:
+        raise ConfigError("name the layer whose units to edit with --layer (e.g. layer3)")
+    find_layer(generator, args.layer)
+    dissection = _dissection(args, generator, segmenter, segmentation, z_shape)
+    c = dissection.concept_index(args.concept)
+    learned = None
+    if args.units == "auto":
+        if args.num_units < 1 or args.num_units > dissection.units:
+            raise ConfigError(
+                f"--num-units must lie in 1..{dissection.units} (units of {args.layer}), "
+                f"got {args.num_units}"
+            )
+        if args.ranking == "learned":
+            learned = learn_unit_mask(
+                generator,
+                segmenter,
+                args.layer,
+                args.concept,
+                off=_level(args.off_level, "off-level", generator, args, dissection, c),
+                init=None,
+                steps=args.learn_steps,
+                batch_size=args.learn_batch,
+                lr=args.learn_lr,
+                l2=args.learn_l2,
+                keep_others=args.keep_others,
+                budget=_budget(args),
+                seed=args.seed,
+                z_shape=z_shape,
+                concepts=segmentation.concepts,
+            )
+            units = learned.order()[: args.num_units]
+            how = f"top {args.num_units} of a learned ablation mask"
+        else:
+            units = dissection.units_for(args.concept)[: args.num_units]
+            how = f"top {args.num_units} by IoU with {args.concept}"
+    else:
+        numbers = [int(u) for u in split(str(args.units)) or []]
+        units = [int(u) for u in unit_numbers(np.asarray(numbers), dissection.units)]
+        how = "given"
+    return UnitChoice(
+        layer=args.layer,
+        units=units,
+        concept=args.concept,
+        off=_level(args.off_level, "off-level", generator, args, dissection, c),
+        on=_level(args.on_level, "on-level", generator, args, dissection, c),
+        how=how,
+        dissection=dissection,
+        learned=learned,
+    )
+
+
+def _budget(args: argparse.Namespace) -> float | None:
+    text = str(args.learn_budget).strip().lower()
+    if text == "num-units":
+        return float(args.num_units)
+    if text == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise ConfigError(
+            f"--learn-budget must be num-units, none or a number, got {args.learn_budget!r}"
+        ) from err
+    if not value > 0:
+        raise ConfigError(f"--learn-budget must be positive, got {value}")
+    return value
+
+
+def _looks_like_numbers(text: str) -> bool:
+    parts = split(text) or []
+    return bool(parts) and all(part.lstrip("-").isdigit() for part in parts)
+
+
+def _units_of_run(folder: Path, generator: torch.nn.Module, z_shape: tuple[int, ...]) -> UnitChoice:
+    """The choice recorded by an earlier ablate run."""
+    record = json.loads((folder / EFFECT_FILE).read_text(encoding="utf-8"))
+    choice = record["choice"]
+    layer = str(choice["layer"])
+    num_units = layer_units(generator, layer, z_shape)
+    units = [int(u) for u in unit_numbers(np.asarray(choice["units"]), num_units)]
+    values = choice["values"]
+    return UnitChoice(
+        layer=layer,
+        units=units,
+        concept=str(choice["concept"]),
+        off=_per_unit(values["off"], units, num_units),
+        on=_per_unit(values["on"], units, num_units),
+        how=f"as in the ablate run {folder}: {choice['how']}",
+        source={"run": str(folder)},
+    )
+
+
+def _per_unit(values: float | list[float], units: list[int], num_units: int) -> float | np.ndarray:
+    """A recorded value per chosen unit back to a vector over the layer (others: 0)."""
+    if isinstance(values, (int, float)):
+        return float(values)
+    vector = np.zeros(num_units, np.float64)
+    vector[units] = values
+    return vector
+
+
+def layer_units(generator: torch.nn.Module, layer: str, z_shape: tuple[int, ...]) -> int:
+    """How many units (channels) ``layer`` of ``generator`` outputs."""
+    from gan_dissect.dissection import latents
+    from gan_dissect.hooks import trace
+    from training.devices import module_device
+
+    find_layer(generator, layer)
+    z = latents(0, [0, 1], z_shape).to(module_device(generator))
+    with torch.no_grad(), trace(generator, layer, stop=True) as record:
+        generator(z)
+    if record.output is None or record.output.dim() != 4:
+        raise ConfigError(f"layer {layer!r} does not output feature maps (N, units, h, w)")
+    return int(record.output.shape[1])
+
+
+def _dissection(
+    args: argparse.Namespace,
+    generator: torch.nn.Module,
+    segmenter: Any,
+    segmentation: Segmentation,
+    z_shape: tuple[int, ...],
+) -> DissectionResult:
+    if args.dissection != "auto":
+        results = load_dissection(args.dissection)
+        if args.layer not in results:
+            raise ConfigError(
+                f"the dissection {args.dissection} has no layer {args.layer!r} "
+                f"(it has {', '.join(results)})"
+            )
+        result = results[args.layer]
+        if result.concepts != segmentation.concepts:
+            raise ConfigError(
+                f"the dissection {args.dissection} was made with concepts {result.concepts}, "
+                f"the segmenter has {segmentation.concepts}"
+            )
+        return result
+    if args.dissect_samples < 1:
+        raise ConfigError("--dissect-samples must be at least 1")
+    return dissect(
+        generator,
+        segmenter,
+        args.layer,
+        num_samples=args.dissect_samples,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        concepts=segmentation.concepts,
+        z_shape=z_shape,
+    )
+
+
+def _level(
+    text: str,
+    name: str,
+    generator: torch.nn.Module,
+    args: argparse.Namespace,
+    dissection: DissectionResult,
+    concept: int,
+) -> float | np.ndarray:
+    """--off-level / --on-level as a number or a per-unit vector."""
+    text = str(text).strip()
+    if text == "zero":
+        return 0.0
+    if text == "mean":
+        if name == "off-level":
+            raise ConfigError("--off-level 'mean' is not an ablation level; use zero or quantile:Q")
+        means = np.asarray(dissection.mean_activation_in_concept[:, concept], np.float64)
+        return np.nan_to_num(means, nan=0.0)
+    if text.startswith("quantile:"):
+        try:
+            level = float(text.split(":", 1)[1])
+        except ValueError as err:
+            raise ConfigError(f"--{name} {text!r}: quantile:Q needs a number Q") from err
+        try:
+            levels = unit_quantiles(generator, args.layer, level, seed=args.seed)
+        except InputError as err:
+            raise ConfigError(f"--{name} {text!r}: {err}") from err
+        return levels[:, 0].numpy().astype(np.float64)
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise ConfigError(
+            f"--{name} must be zero, {'mean, ' if name == 'on-level' else ''}quantile:Q or a "
+            f"number, "
+            f"got {text!r}"
+        ) from err
+    if not np.isfinite(value):
+        raise ConfigError(f"--{name} must be a finite number, got {text!r}")
+    return value
+
+
+def split(text: str | None) -> list[str] | None:
+    """Comma-separated parts, stripped; None stays None."""
+    if text is None:
+        return None
+    return [part.strip() for part in str(text).split(",") if part.strip()]
+
+
+def parse_box(text: str | None, size: int) -> torch.Tensor | None:
+    """A pixel box 'x0,y0,x1,y1' as an (H, W) mask; None / 'none' / 'everywhere' is None."""
+    if text is None or str(text).strip().lower() in ("none", "everywhere", ""):
+        return None
+    from gan_dissect.intervention import box_region
+
+    try:
+        box = [float(part) for part in split(str(text)) or []]
+    except ValueError as err:
+        raise ConfigError(f"a region is 'x0,y0,x1,y1' in pixels, got {text!r}") from err
+    try:
+        return box_region(size, box)
+    except InputError as err:
+        raise ConfigError(str(err)) from err
