@@ -10,7 +10,9 @@ from training.cli import CommandSpec, run_cli
 DESCRIPTION = """Explain a black box from the outside: local LIME explanations, a global
 decision-tree surrogate with measured fidelity, MMD-critic prototypes and criticisms."""
 
-COMMANDS: tuple[CommandSpec, ...] = ()
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("tree", "surrogate.commands.tree", "global decision-tree surrogate with fidelity"),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

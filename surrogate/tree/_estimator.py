@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -13,7 +14,10 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from surrogate.tree._plots import plot_tree
 from surrogate.tree._refine import refine
+from surrogate.tree._report import TreeNames, export_text, leaf_rules, rules_text, tree_nodes
+from surrogate.tree._sampling import DEFAULTS as SAMPLER_DEFAULTS
 from surrogate.tree._sampling import SAMPLERS, Sampler, draw_oracle_samples
 from surrogate.tree._structure import TreeStructure
 from surrogate.tree._targets import ClassTargets, ScoreTargets, Targets
@@ -46,12 +50,15 @@ class TreeSurrogate(BaseEstimator):
         Oracle samples drawn per training row; 0 fits a plain tree on the real rows only.
     sampler:
         How oracle samples are drawn: ``"neighbours"`` (a point between a row and one of its
-        nearest rows, plus noise) or ``"gaussian"`` (a row plus noise); see
+        nearest rows, plus noise), ``"local"`` (a Gaussian shaped like the row's
+        neighbourhood) or ``"gaussian"`` (a row plus independent noise); see
         :mod:`surrogate.tree._sampling`.
     noise:
-        Standard deviation of the Gaussian noise, as a fraction of each feature's std.
+        Spread of the samples: the Gaussian noise's std as a fraction of each feature's std
+        (``"gaussian"``, ``"neighbours"``; default 0.3), or the scale of the neighbourhood's
+        covariance (``"local"``; default 1.0).
     n_neighbors:
-        Nearest rows a ``"neighbours"`` sample may head towards.
+        Nearest rows a sample is drawn towards (default 5) or shaped by (default 15).
     criterion:
         Impurity used to grow a classification tree (``"entropy"``, ``"gini"`` or
         ``"log_loss"``); regression trees use squared error.
@@ -99,8 +106,8 @@ class TreeSurrogate(BaseEstimator):
         max_leaf_nodes: int | None = None,
         oracle_samples: int = 20,
         sampler: Sampler = "neighbours",
-        noise: float = 0.3,
-        n_neighbors: int = 5,
+        noise: float | None = None,
+        n_neighbors: int | None = None,
         criterion: str = "entropy",
         refine_passes: int = 10,
         validation_fraction: float = 0.2,
@@ -144,12 +151,13 @@ class TreeSurrogate(BaseEstimator):
             fit_rows, held_out = self._split(len(X), None, rng)
             targets = ScoreTargets(scores[fit_rows])
         X_fit = X[fit_rows]
+        default_noise, default_neighbours = SAMPLER_DEFAULTS[self.sampler]
         oracle = draw_oracle_samples(
             X_fit,
             self.oracle_samples,
             sampler=self.sampler,
-            noise=self.noise,
-            n_neighbors=self.n_neighbors,
+            noise=default_noise if self.noise is None else self.noise,
+            n_neighbors=default_neighbours if self.n_neighbors is None else self.n_neighbors,
             rng=rng,
         )
         self.n_oracle_samples_ = len(oracle)
@@ -166,7 +174,7 @@ class TreeSurrogate(BaseEstimator):
         if held_out.size:
             self.fidelity_ = self._agreement(X[held_out], scores[held_out], box)
             if y is not None:
-                self.accuracy_ = self._accuracy(self.predict(X[held_out]), y[held_out])
+                self.accuracy_ = self.accuracy_on(X[held_out], y[held_out])
                 self.black_box_accuracy_ = self._accuracy(
                     self._scores_as_predictions(scores[held_out], box), y[held_out]
                 )
@@ -199,6 +207,23 @@ class TreeSurrogate(BaseEstimator):
         box = as_black_box(black_box)
         return self._agreement(X, box(X), box)
 
+    def accuracy_on(self, X: Any, y: Any) -> float:
+        """Accuracy (R^2 for regression) of the tree on true labels ``y``."""
+        check_is_fitted(self, "tree_")
+        X = self._validated(X, reset=False)
+        labels = _checked_labels(y, len(X))
+        assert labels is not None
+        return self._accuracy(self.predict(X), labels)
+
+    def black_box_accuracy_on(self, X: Any, black_box: Any, y: Any) -> float:
+        """Accuracy (R^2) of ``black_box`` on true labels ``y``, its scores read as in ``fit``."""
+        check_is_fitted(self, "tree_")
+        X = self._validated(X, reset=False)
+        labels = _checked_labels(y, len(X))
+        assert labels is not None
+        box = as_black_box(black_box)
+        return self._accuracy(self._scores_as_predictions(box(X), box), labels)
+
     def get_depth(self) -> int:
         """Depth of the fitted tree."""
         check_is_fitted(self, "tree_")
@@ -209,6 +234,67 @@ class TreeSurrogate(BaseEstimator):
         check_is_fitted(self, "tree_")
         return self.tree_.n_leaves
 
+    def rules(
+        self,
+        feature_names: Sequence[str] | None = None,
+        output_names: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One rule per leaf, best-supported first: ``conditions`` (readable intervals),
+        ``prediction``, ``support`` (real training rows in the leaf), ``support_share``,
+        ``oracle_samples`` and ``purity`` (share of the leaf's samples in its class)."""
+        return leaf_rules(self._names(feature_names, output_names))
+
+    def export_text(
+        self,
+        feature_names: Sequence[str] | None = None,
+        output_names: Sequence[str] | None = None,
+        *,
+        as_rules: bool = False,
+    ) -> str:
+        """The tree as indented text, or with ``as_rules`` one ``if ... then`` line per leaf.
+
+        ``feature_names`` default to the fitted DataFrame's columns or ``x0, x1, ...``;
+        ``output_names`` to the class labels (classification) or ``score`` columns.
+        """
+        names = self._names(feature_names, output_names)
+        if as_rules:
+            return rules_text(leaf_rules(names), names.classification)
+        return export_text(names)
+
+    def to_dict(
+        self,
+        feature_names: Sequence[str] | None = None,
+        output_names: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """The fitted surrogate as JSON-ready data: parameters, measured figures, nodes, rules."""
+        names = self._names(feature_names, output_names)
+        return {
+            "parameters": self.get_params(),
+            "task": self.task_,
+            "outputs": names.outputs,
+            "features": names.features,
+            "depth": self.get_depth(),
+            "n_leaves": self.get_n_leaves(),
+            "fidelity": self.fidelity_,
+            "accuracy": self.accuracy_,
+            "black_box_accuracy": self.black_box_accuracy_,
+            "training_fidelity": self.training_fidelity_,
+            "n_oracle_samples": self.n_oracle_samples_,
+            "refine_passes": self.refine_passes_,
+            "nodes": tree_nodes(names),
+            "rules": leaf_rules(names),
+        }
+
+    def plot(
+        self,
+        feature_names: Sequence[str] | None = None,
+        output_names: Sequence[str] | None = None,
+        *,
+        max_depth: int = 4,
+    ) -> Any:
+        """A matplotlib figure of the tree's top ``max_depth`` levels (see ``plot_tree``)."""
+        return plot_tree(self._names(feature_names, output_names), max_depth=max_depth)
+
     # ---- helpers ------------------------------------------------------------------------
 
     def _check_parameters(self) -> None:
@@ -217,19 +303,51 @@ class TreeSurrogate(BaseEstimator):
         _check_int("max_depth", self.max_depth, 1, _MAX_DEPTH, optional=True)
         _check_int("max_leaf_nodes", self.max_leaf_nodes, 2, _MAX_LEAVES, optional=True)
         _check_int("oracle_samples", self.oracle_samples, 0, None)
-        _check_int("n_neighbors", self.n_neighbors, 1, None)
+        _check_int("n_neighbors", self.n_neighbors, 1, None, optional=True)
         _check_int("refine_passes", self.refine_passes, 0, None)
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
         if self.criterion not in ("entropy", "gini", "log_loss"):
-            raise ConfigError(f"criterion must be entropy, gini or log_loss, got {self.criterion!r}")
+            raise ConfigError(
+                f"criterion must be entropy, gini or log_loss, got {self.criterion!r}"
+            )
         if self.task not in ("auto", "classification", "regression"):
             raise ConfigError(f"task must be auto, classification or regression, got {self.task!r}")
-        if not _is_real(self.noise) or self.noise < 0:
+        if self.noise is not None and (not _is_real(self.noise) or self.noise < 0):
             raise ConfigError(f"noise must be a non-negative number, got {self.noise!r}")
         fraction = self.validation_fraction
         if not _is_real(fraction) or not 0 <= fraction < 1:
             raise ConfigError(f"validation_fraction must lie in [0, 1), got {fraction!r}")
+
+    def _names(
+        self, feature_names: Sequence[str] | None, output_names: Sequence[str] | None
+    ) -> TreeNames:
+        check_is_fitted(self, "tree_")
+        if feature_names is None:
+            feature_names = getattr(self, "feature_names_in_", None)
+        if feature_names is None:
+            feature_names = [f"x{i}" for i in range(self.n_features_in_)]
+        if len(feature_names) != self.n_features_in_:
+            raise InputError(
+                f"{len(feature_names)} feature names for {self.n_features_in_} features"
+            )
+        classification = self.task_ == "classification"
+        n_outputs = len(self.classes_) if classification else self.n_outputs_
+        if output_names is None:
+            if classification:
+                output_names = [str(label) for label in self.classes_]
+            else:
+                output_names = (
+                    ["score"] if n_outputs == 1 else [f"score{i}" for i in range(n_outputs)]
+                )
+        if len(output_names) != n_outputs:
+            raise InputError(f"{len(output_names)} output names for {n_outputs} outputs")
+        return TreeNames(
+            self.tree_,
+            feature_names=list(feature_names),
+            output_names=list(output_names),
+            classification=classification,
+        )
 
     def _validated(self, X: Any, *, reset: bool) -> np.ndarray:
         """``X`` as a finite float64 table of the fitted width, or one clear error."""
@@ -253,7 +371,7 @@ class TreeSurrogate(BaseEstimator):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Row ids to fit on and to hold out, stratified by class where every class allows."""
         rows = np.arange(n_rows)
-        n_held_out = int(round(self.validation_fraction * n_rows))
+        n_held_out = round(self.validation_fraction * n_rows)
         if n_held_out == 0:
             return rows, rows[:0]
         if n_held_out == n_rows:
@@ -361,6 +479,6 @@ def _check_int(name: str, value: Any, low: int, high: int | None, optional: bool
         return
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
         raise ConfigError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
+    if int(value) < low or (high is not None and int(value) > high):
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise ConfigError(f"{name} must be {bound}, got {value}")

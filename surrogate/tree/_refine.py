@@ -39,7 +39,7 @@ def refine(tree: TreeStructure, X: np.ndarray, targets: Targets, max_passes: int
                 if tree.children_left[node] == LEAF:
                     tree.value[node] = targets.leaf_value(rows)
                 else:
-                    changed |= _refit_split(tree, node, X, rows, targets)
+                    changed |= _refit_split(tree, int(node), X, rows, targets)
         if not changed:
             return done + 1
     return max_passes

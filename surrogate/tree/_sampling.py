@@ -1,14 +1,17 @@
 """Oracle samples: extra inputs drawn near the data, for the black box to label.
 
-Two models of "near the data" (both on the features' own scales, measured by their standard
-deviations):
+Three models of "near the data" (neighbours are found in units of each feature's standard
+deviation, so that no feature dominates by its scale):
 
 - ``"gaussian"``: a data row plus independent Gaussian noise, ``noise * std`` per feature
   (a kernel density estimate; the TREPAN-style baseline).
 - ``"neighbours"``: a point on the segment from a data row to one of its ``n_neighbors``
-  nearest rows (in standardised units), plus the same Gaussian noise. Segments between
-  neighbours stay on the data's manifold (two images of a 3 make a plausible 3, not a blur of
-  noise), so the black box is asked about the kind of input it will really meet.
+  nearest rows, plus the same Gaussian noise. Segments between neighbours stay on the data's
+  manifold (two images of a 3 make a plausible 3, not a blur of noise), so the black box is
+  asked about the kind of input it will really meet.
+- ``"local"``: a Gaussian around a data row whose covariance is ``noise**2`` times that of the
+  row and its ``n_neighbors`` nearest rows, so the spread follows the directions in which the
+  data varies there (correlated measurements vary together).
 
 Samples are clipped to the range each feature spans in the data, so that a pixel never goes
 negative and a count never exceeds what was seen.
@@ -21,8 +24,14 @@ from typing import Literal
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-Sampler = Literal["gaussian", "neighbours"]
-SAMPLERS: tuple[Sampler, ...] = ("gaussian", "neighbours")
+Sampler = Literal["gaussian", "neighbours", "local"]
+SAMPLERS: tuple[Sampler, ...] = ("gaussian", "neighbours", "local")
+# (noise, n_neighbors) each sampler uses when they are not given
+DEFAULTS: dict[str, tuple[float, int]] = {
+    "gaussian": (0.3, 0),
+    "neighbours": (0.3, 5),
+    "local": (1.0, 15),
+}
 
 
 def draw_oracle_samples(
@@ -40,12 +49,21 @@ def draw_oracle_samples(
     scale = X.std(axis=0)
     seeds = np.repeat(np.arange(len(X)), per_row)
     samples = X[seeds].copy()
-    if sampler == "neighbours" and len(X) > 1:
-        neighbours = _nearest_neighbours(X, scale, n_neighbors)
-        partner = neighbours[seeds, rng.randint(neighbours.shape[1], size=seeds.size)]
-        step = rng.uniform(size=(seeds.size, 1))
-        samples += step * (X[partner] - samples)
-    samples += rng.normal(size=samples.shape) * (noise * scale)
+    if sampler == "local" and len(X) > 1:
+        around = np.hstack([np.arange(len(X))[:, None], _nearest_neighbours(X, scale, n_neighbors)])
+        centre = X[around].mean(axis=1)[seeds]
+        # sum_j w_j (x_j - centre) / sqrt(m), w ~ N(0, 1): covariance = the group's covariance
+        weights = rng.normal(size=(seeds.size, around.shape[1])) * (
+            noise / np.sqrt(around.shape[1])
+        )
+        for j in range(around.shape[1]):
+            samples += weights[:, j : j + 1] * (X[around[seeds, j]] - centre)
+    else:
+        if sampler == "neighbours" and len(X) > 1:
+            neighbours = _nearest_neighbours(X, scale, n_neighbors)
+            partner = neighbours[seeds, rng.randint(neighbours.shape[1], size=seeds.size)]
+            samples += rng.uniform(size=(seeds.size, 1)) * (X[partner] - samples)
+        samples += rng.normal(size=samples.shape) * (noise * scale)
     np.clip(samples, X.min(axis=0), X.max(axis=0), out=samples)
     return samples
 
