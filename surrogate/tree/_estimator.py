@@ -12,6 +12,7 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from surrogate.tree._plots import plot_tree
@@ -27,6 +28,10 @@ from training.errors import ConfigError, InputError
 Task = Literal["auto", "classification", "regression"]
 _MAX_DEPTH = 32  # a surrogate is meant to be read; deeper trees are no explanation
 _MAX_LEAVES = 256
+
+
+def _is_classification_or_unfitted(surrogate: TreeSurrogate) -> bool:
+    return getattr(surrogate, "task_", "classification") == "classification"
 
 
 class TreeSurrogate(BaseEstimator):
@@ -188,11 +193,10 @@ class TreeSurrogate(BaseEstimator):
             return np.asarray(self.classes_[values.argmax(axis=1)])
         return values[:, 0] if self.n_outputs_ == 1 else values
 
+    @available_if(_is_classification_or_unfitted)
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class shares of the training samples in each row's leaf (classification only)."""
         check_is_fitted(self, "tree_")
-        if self.task_ != "classification":
-            raise InputError("predict_proba needs a classification surrogate")
         return np.asarray(self.tree_.value[self.tree_.apply(self._validated(X, reset=False))])
 
     def apply(self, X: Any) -> np.ndarray:
