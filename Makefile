@@ -29,6 +29,7 @@ test: lint
 
 demo: $(STAMP)
 	@mkdir -p $(DEMO)
+	$(BIN)/python -m surrogate tree --out $(DEMO)/tree
 	$(BIN)/python -m training index $(DEMO) --title "seethrough demo" >/dev/null
 	@echo "Demo report: $(CURDIR)/$(DEMO)/index.html"
 
