@@ -174,7 +174,7 @@ def _split(
     train, test = train_test_split(
         np.arange(len(data.X)), test_size=test_size, random_state=seed, stratify=stratify
     )
-    return np.sort(train), np.sort(test)
+    return np.asarray(train), np.asarray(test)  # train_test_split order, as in the benchmark
 
 
 def _resolve_model(args: argparse.Namespace, regression: bool) -> Any:
