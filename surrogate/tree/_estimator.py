@@ -47,8 +47,8 @@ class TreeSurrogate(BaseEstimator):
     Parameters
     ----------
     max_depth:
-        Deepest level of the tree (the root is level 0); ``None`` leaves only
-        ``max_leaf_nodes`` as the limit.
+        Deepest level of the tree (the root is level 0), at most 32; ``None`` leaves
+        ``max_leaf_nodes`` as the limit (and 32 levels).
     max_leaf_nodes:
         Most leaves; the tree is then grown best-first.
     oracle_samples:
@@ -89,7 +89,7 @@ class TreeSurrogate(BaseEstimator):
     classes_ : ndarray
         Class labels (classification): the black box's ``classes_`` or ``0..k-1``.
     n_outputs_ : int
-        Score columns (regression).
+        Classes (classification) or score columns (regression).
     fidelity_ : float or None
         Agreement with the black box on the held-out rows (R^2 for regression).
     accuracy_, black_box_accuracy_ : float or None
@@ -149,9 +149,12 @@ class TreeSurrogate(BaseEstimator):
         rng = check_random_state(self.random_state)
         if self.task_ == "classification":
             self.classes_, labels = _classes(box, scores)
+            self.n_outputs_ = len(self.classes_)
             fit_rows, held_out = self._split(len(X), labels, rng)
             targets: Targets = ClassTargets(labels[fit_rows], len(self.classes_))
         else:
+            if hasattr(self, "classes_"):  # left from an earlier fit to classes
+                del self.classes_
             self.n_outputs_ = scores.shape[1]
             fit_rows, held_out = self._split(len(X), None, rng)
             targets = ScoreTargets(scores[fit_rows])
@@ -393,11 +396,12 @@ class TreeSurrogate(BaseEstimator):
     def _grow(self, X: np.ndarray, targets: Targets, rng: np.random.RandomState) -> TreeStructure:
         """The greedy CART tree, taken over into a ``TreeStructure``."""
         seed = rng.randint(np.iinfo(np.int32).max)
+        depth = _MAX_DEPTH if self.max_depth is None else self.max_depth
         grower: DecisionTreeClassifier | DecisionTreeRegressor
         if isinstance(targets, ClassTargets):
             grower = DecisionTreeClassifier(
                 criterion=self.criterion,
-                max_depth=self.max_depth,
+                max_depth=depth,
                 max_leaf_nodes=self.max_leaf_nodes,
                 random_state=seed,
             )
@@ -405,7 +409,7 @@ class TreeSurrogate(BaseEstimator):
         else:
             assert isinstance(targets, ScoreTargets)
             grower = DecisionTreeRegressor(
-                max_depth=self.max_depth, max_leaf_nodes=self.max_leaf_nodes, random_state=seed
+                max_depth=depth, max_leaf_nodes=self.max_leaf_nodes, random_state=seed
             )
             grower.fit(X, targets.scores)
         return TreeStructure.from_sklearn(grower, targets.n_outputs)

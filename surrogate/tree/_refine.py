@@ -20,26 +20,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from surrogate.tree._structure import LEAF, TreeStructure
+from surrogate.tree._structure import LEAF, TreeStructure, group_rows
 from surrogate.tree._targets import Targets
 
 
 def refine(tree: TreeStructure, X: np.ndarray, targets: Targets, max_passes: int) -> int:
     """Run up to ``max_passes`` TAO passes over ``tree`` in place; return the passes run."""
-    depth = tree.depths()
+    n_levels = tree.max_depth + 1
     for done in range(max_passes):
         path = tree.paths(X)
         changed = False
-        for level in range(int(depth.max()), -1, -1):
-            at_level = path[:, level]
-            for node in np.flatnonzero(depth == level):
-                rows = np.flatnonzero(at_level == node)
-                if rows.size == 0:
-                    continue
+        for level in range(n_levels - 1, -1, -1):
+            for node, rows in group_rows(path[:, level]):
                 if tree.children_left[node] == LEAF:
                     tree.value[node] = targets.leaf_value(rows)
                 else:
-                    changed |= _refit_split(tree, int(node), X, rows, targets)
+                    changed |= _refit_split(tree, node, X, rows, targets)
         if not changed:
             return done + 1
     return max_passes

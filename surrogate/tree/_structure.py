@@ -114,12 +114,10 @@ class TreeStructure:
 
     def fill_statistics(self, X: np.ndarray, targets: Targets, is_real: np.ndarray) -> None:
         """Recompute ``value``, ``n_real`` and ``n_oracle`` of every node from the samples."""
-        path = self.paths(X)
         self.n_real[:] = 0
         self.n_oracle[:] = 0
-        for node in range(self.node_count):
-            rows = np.flatnonzero((path == node).any(axis=1))
-            if rows.size:
+        for at_level in self.paths(X).T:  # each node's rows, one level at a time
+            for node, rows in group_rows(at_level):
                 self.value[node] = targets.leaf_value(rows)
                 self.n_real[node] = int(is_real[rows].sum())
                 self.n_oracle[node] = rows.size - self.n_real[node]
@@ -184,3 +182,11 @@ class TreeStructure:
             n_real=self.n_real[order].copy(),
             n_oracle=self.n_oracle[order].copy(),
         )
+
+
+def group_rows(node_of_row: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """``(node, rows)`` for every node that rows reach (``-1`` entries are skipped)."""
+    order = np.argsort(node_of_row, kind="stable")
+    nodes, starts = np.unique(node_of_row[order], return_index=True)
+    groups = np.split(order, starts[1:])
+    return [(int(node), rows) for node, rows in zip(nodes, groups, strict=True) if node != LEAF]
