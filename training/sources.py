@@ -10,6 +10,8 @@ import path ``package.module:attribute`` naming a fitted model, a factory functi
 from __future__ import annotations
 
 import importlib
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,3 +141,65 @@ def import_object(spec: str) -> Any:
             raise ConfigError(f"{module_name!r} has no attribute {attribute!r}")
         value = getattr(value, part)
     return value
+
+
+def resolve_model(spec: str, builtins: dict[str, Callable[[], Any]], device: str = "auto") -> Any:
+    """The model ``--model`` names: a built-in, ``pretrained:NAME`` or ``package.module:attr``.
+
+    A class or function named by an import path is called with no arguments (a factory); a
+    shipped model (:func:`training.pretrained.load_pretrained`) is put on ``device``.
+    """
+    if spec in builtins:
+        return builtins[spec]()
+    if spec.startswith("pretrained:"):
+        from training.devices import resolve_device
+        from training.pretrained import load_pretrained
+
+        return load_pretrained(spec.partition(":")[2], device=resolve_device(device))
+    if ":" not in spec:
+        raise ConfigError(
+            f"--model {spec!r} is not one of {', '.join(builtins)}, pretrained:NAME, "
+            "or package.module:attribute"
+        )
+    model = import_object(spec)
+    if inspect.isclass(model) or inspect.isfunction(model):
+        model = model()
+    return model
+
+
+def fit_if_needed(model: Any, X: Any, y: Any) -> Any:
+    """Fit a scikit-learn estimator that comes unfitted; leave anything else as it is."""
+    if not (hasattr(model, "fit") and hasattr(model, "get_params")):
+        return model
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        model.fit(X, y)
+    return model
+
+
+def split_rows(
+    n_rows: int, y: Any, test_size: float, seed: int, *, stratify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and held-out row indices, stratified by ``y`` when it looks like classes.
+
+    Stratification needs at least two rows of every class and fewer classes than half the
+    rows; otherwise (and with ``stratify=False``, e.g. for regression) the split is plain.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < test_size < 1:
+        raise ConfigError(f"the held-out share must lie strictly between 0 and 1, got {test_size}")
+    groups = None
+    if stratify and y is not None:
+        labels = np.asarray(y)
+        counts = np.unique(labels, return_counts=True)[1]
+        if counts.min() >= 2 and len(counts) < 0.5 * n_rows:
+            groups = labels
+    train, test = train_test_split(
+        np.arange(n_rows), test_size=test_size, random_state=seed, stratify=groups
+    )
+    return np.asarray(train), np.asarray(test)

@@ -17,7 +17,6 @@ classifier shipped with seethrough, images (N, 3, H, W) in [-1, 1] to logits), o
 from __future__ import annotations
 
 import argparse
-import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from surrogate.lime.image import SEGMENTATIONS
 from training.blackbox import BlackBox
 from training.errors import ConfigError, InputError
 from training.runs import RunFolder
+from training.sources import fit_if_needed, resolve_model, split_rows
 
 KINDS = ("tabular", "image", "text")
 _DEFAULT_DATA = {"tabular": "breast_cancer", "image": "digits", "text": "reviews"}
@@ -329,42 +329,6 @@ def _take(instances: Any, rows: list[int]) -> Any:
 # ---- models ----------------------------------------------------------------------------------
 
 
-def _resolve_model(spec: str, builtins: dict[str, Callable[[], Any]], device: str) -> Any:
-    """A built-in model, a shipped torch model, or an object named by an import path."""
-    if spec in builtins:
-        return builtins[spec]()
-    if spec.startswith("pretrained:"):
-        from training.devices import resolve_device
-        from training.pretrained import load_pretrained
-
-        return load_pretrained(spec.partition(":")[2], device=resolve_device(device))
-    if ":" not in spec:
-        raise ConfigError(
-            f"--model {spec!r} is not one of {', '.join(builtins)}, pretrained:NAME, "
-            "or package.module:attribute"
-        )
-    from training.sources import import_object
-
-    model = import_object(spec)
-    if inspect.isclass(model) or inspect.isfunction(model):
-        model = model()  # a class or a factory: build the model
-    return model
-
-
-def _fit_if_needed(model: Any, X: Any, y: Any) -> Any:
-    """Fit an sklearn estimator that comes unfitted; leave anything else as it is."""
-    if not (hasattr(model, "fit") and hasattr(model, "get_params")):
-        return model
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
-    try:
-        check_is_fitted(model)
-    except NotFittedError:
-        model.fit(X, y)
-    return model
-
-
 def _held_out_accuracy(black_box: BlackBox, X: Any, y: np.ndarray | None) -> float | None:
     if y is None:
         return None
@@ -372,17 +336,6 @@ def _held_out_accuracy(black_box: BlackBox, X: Any, y: np.ndarray | None) -> flo
     if scores.shape[1] == 1:
         return None
     return float(np.mean(np.argmax(scores, axis=1) == y))
-
-
-def _split(n_rows: int, y: Any, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.model_selection import train_test_split
-
-    labels = np.asarray(y) if y is not None else None
-    stratify = labels if labels is not None and len(np.unique(labels)) < 0.5 * n_rows else None
-    train, test = train_test_split(
-        np.arange(n_rows), test_size=args.test_size, random_state=args.seed, stratify=stratify
-    )
-    return np.asarray(train), np.asarray(test)
 
 
 # ---- tables ----------------------------------------------------------------------------------
@@ -394,15 +347,15 @@ def _tabular(args: argparse.Namespace) -> Task:
     data = load_dataset(args.data or _DEFAULT_DATA["tabular"])
     if data.y is None:
         raise InputError(f"tabular data {data.name!r} has no labels to fit or describe a model")
-    train, test = _split(len(data.X), data.y, args)
+    train, test = split_rows(len(data.X), data.y, args.test_size, args.seed)
     regression = data.task == "regression"
     model_spec = args.model or _DEFAULT_MODEL["tabular"]
     builtins = {
         "random_forest": lambda: _random_forest(regression, args.seed),
         "logistic_regression": lambda: _logistic_regression(args.seed),
     }
-    model = _fit_if_needed(
-        _resolve_model(model_spec, builtins, args.device), data.X[train], data.y[train]
+    model = fit_if_needed(
+        resolve_model(model_spec, builtins, args.device), data.X[train], data.y[train]
     )
     black_box = BlackBox(model)
     explainer = LimeTabularExplainer(
@@ -489,10 +442,10 @@ def _image(args: argparse.Namespace) -> Task:
             raise ConfigError(f"--image-size must be a multiple of 8, got {args.image_size}")
         factor = args.image_size // 8
         images = images.repeat(factor, axis=1).repeat(factor, axis=2)
-    train, test = _split(len(images), data.y, args)
+    train, test = split_rows(len(images), data.y, args.test_size, args.seed)
     model_spec = args.model or _DEFAULT_MODEL["image"]
     builtins = {"digits_logistic": lambda: _digits_logistic(data, train, args.seed)}
-    model = _resolve_model(model_spec, builtins, args.device)
+    model = resolve_model(model_spec, builtins, args.device)
     black_box, class_names = _image_black_box(model, args.model_range, data.target_names)
     explainer = LimeImageExplainer(
         feature_selection=args.feature_selection,
@@ -639,11 +592,11 @@ def _text(args: argparse.Namespace) -> Task:
     else:
         texts, labels = _read_texts(Path(source))
         class_names = None
-    train, test = _split(len(texts), labels, args)
+    train, test = split_rows(len(texts), labels, args.test_size, args.seed)
     model_spec = args.model or _DEFAULT_MODEL["text"]
     builtins = {"bag_of_words": lambda: _bag_of_words(args.seed)}
-    model = _fit_if_needed(
-        _resolve_model(model_spec, builtins, args.device),
+    model = fit_if_needed(
+        resolve_model(model_spec, builtins, args.device),
         [texts[i] for i in train],
         labels[train],
     )

@@ -17,7 +17,7 @@ class; an unfitted scikit-learn estimator is fitted on the training part.
 from __future__ import annotations
 
 import argparse
-import inspect
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ from training.errors import ConfigError, InputError
 from training.images import save_figure
 from training.pages import write_page
 from training.runs import RunFolder
-from training.sources import Dataset, import_object, load_dataset
+from training.sources import Dataset, fit_if_needed, load_dataset, resolve_model, split_rows
 
 BUILTIN_MODELS = ("random_forest",)
 
@@ -90,8 +90,11 @@ def run(args: argparse.Namespace, run: RunFolder) -> None:
     if data.y is None:
         raise InputError(f"data {data.name!r} has no labels: the tree's accuracy needs them")
     regression = data.task == "regression" or not _looks_like_classes(data.y)
-    train, test = _split(data, args.test_size, args.seed, regression)
-    model = _fit_if_needed(_resolve_model(args, regression), data.X[train], data.y[train])
+    train, test = split_rows(
+        len(data.X), data.y, args.test_size, args.seed, stratify=not regression
+    )
+    model = resolve_model(args.model, _builtins(args, regression), args.device)
+    model = fit_if_needed(model, data.X[train], data.y[train])
     box = BlackBox(model)
     surrogate = TreeSurrogate(
         max_depth=args.max_depth,
@@ -160,59 +163,14 @@ def _looks_like_classes(y: np.ndarray) -> bool:
     return bool(np.all(np.mod(y, 1) == 0)) and len(np.unique(y)) <= max(2, len(y) // 5)
 
 
-def _split(
-    data: Dataset, test_size: float, seed: int, regression: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.model_selection import train_test_split
-
-    if not 0 < test_size < 1:
-        raise ConfigError(f"--test-size must lie strictly between 0 and 1, got {test_size}")
-    stratify = None
-    if not regression and data.y is not None:
-        counts = np.unique(data.y, return_counts=True)[1]
-        stratify = data.y if counts.min() >= 2 else None
-    train, test = train_test_split(
-        np.arange(len(data.X)), test_size=test_size, random_state=seed, stratify=stratify
-    )
-    return np.asarray(train), np.asarray(test)  # train_test_split order, as in the benchmark
-
-
-def _resolve_model(args: argparse.Namespace, regression: bool) -> Any:
-    """A built-in model, a shipped torch model, or the object an import path names."""
-    spec = args.model
-    if spec == "random_forest":
+def _builtins(args: argparse.Namespace, regression: bool) -> dict[str, Callable[[], Any]]:
+    def random_forest() -> Any:
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
         forest = RandomForestRegressor if regression else RandomForestClassifier
         return forest(n_estimators=100, random_state=args.seed)
-    if spec.startswith("pretrained:"):
-        from training.devices import resolve_device
-        from training.pretrained import load_pretrained
 
-        return load_pretrained(spec.partition(":")[2], device=resolve_device(args.device))
-    if ":" not in spec:
-        raise ConfigError(
-            f"--model {spec!r} is not one of {', '.join(BUILTIN_MODELS)}, pretrained:NAME, "
-            "or package.module:attribute"
-        )
-    model = import_object(spec)
-    if inspect.isclass(model) or inspect.isfunction(model):
-        model = model()  # a class or a factory: build the model
-    return model
-
-
-def _fit_if_needed(model: Any, X: np.ndarray, y: np.ndarray) -> Any:
-    """Fit an scikit-learn estimator that comes unfitted; leave anything else as it is."""
-    if not (hasattr(model, "fit") and hasattr(model, "get_params")):
-        return model
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
-    try:
-        check_is_fitted(model)
-    except NotFittedError:
-        model.fit(X, y)
-    return model
+    return {"random_forest": random_forest}
 
 
 def _output_names(surrogate: TreeSurrogate, data: Dataset) -> list[str] | None:
