@@ -212,7 +212,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     }
     run_folder.write_json("explanations.json", result)
 
-    from training.pages import write_page
+    from training.pages import write_report
 
     mean_auc = float(np.mean([curve.auc for curve in curves]))
     mean_random = float(np.mean([curve.random_auc for curve in curves]))
@@ -222,18 +222,15 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         f"{seconds:.3g} s per explanation; deletion AUC {mean_auc:.3f} "
         f"vs {mean_random:.3f} for random orders"
     )
-    run_folder.extra["title"] = title
-    run_folder.extra["summary"] = summary
     # Timing goes to run.json, so that explanations.json is the same for the same seed.
     run_folder.extra["seconds_per_explanation"] = seconds
-    write_page(
-        run_folder.path("index.html"),
+    write_report(
+        run_folder,
         "lime_report.html",
         packages=("surrogate",),
         title=title,
-        subtitle=summary,
-        home="../index.html",
-        command=" ".join(run_folder.command),
+        summary=summary,
+        preview=records[0]["pictures"].get("overlay", records[0]["pictures"]["bars"]),
         result=result,
         records=records,
         mean_auc=mean_auc,

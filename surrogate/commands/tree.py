@@ -28,7 +28,7 @@ from surrogate.tree._sampling import SAMPLERS
 from training.blackbox import BlackBox
 from training.errors import ConfigError, InputError
 from training.images import save_figure
-from training.pages import write_page
+from training.pages import write_report
 from training.runs import RunFolder
 from training.sources import Dataset, fit_if_needed, load_dataset, resolve_model, split_rows
 
@@ -141,18 +141,15 @@ def run(args: argparse.Namespace, run: RunFolder) -> None:
         f"{results['surrogate']['fidelity']:.3f} on held-out rows "
         f"(plain tree {results['plain_tree']['fidelity']:.3f})"
     )
-    run.extra["title"] = title
-    run.extra["summary"] = summary
-    write_page(
-        run.path("index.html"),
+    write_report(
+        run,
         "tree_report.html",
         packages=("surrogate",),
         title=title,
-        subtitle=summary,
+        summary=summary,
+        preview="fidelity_curve.png",
         results=results,
         tree_text=surrogate.export_text(data.feature_names, output_names),
-        command=" ".join(run.command),
-        home="../index.html",
     )
 
 
