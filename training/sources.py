@@ -20,7 +20,9 @@ import numpy as np
 
 from training.errors import ConfigError, InputError
 
-BUILTIN_DATASETS = ("breast_cancer", "digits", "iris", "wine", "diabetes")
+BUILTIN_DATASETS = ("breast_cancer", "digits", "iris", "wine", "diabetes", "scenes")
+SCENES_IN_DATASET = 400
+"""How many held-out street scenes the built-in ``scenes`` data set holds."""
 
 
 @dataclass
@@ -35,6 +37,26 @@ class Dataset:
     name: str = "data"
     task: str = "classification"  # or "regression"
     notes: dict[str, Any] = field(default_factory=dict)
+
+
+def _scenes() -> Dataset:
+    """Held-out 64 px street scenes (never trained on), labelled "is any lamp lit?".
+
+    Rows are flattened channels-last images in [0, 1]; each label is the truth the shipped
+    ``lamp_classifier`` was trained to tell: 1 when at least one lamp of the scene is lit.
+    """
+    from training.scenes import held_out_scenes
+
+    scenes = held_out_scenes(SCENES_IN_DATASET)
+    images = (scenes.images.transpose(0, 2, 3, 1) + 1.0) / 2.0
+    return Dataset(
+        X=images.reshape(len(images), -1).astype(np.float64),
+        y=scenes.any_lamp_lit.astype(np.int64),
+        feature_names=[],
+        target_names=["no lamp lit", "lamp lit"],
+        image_shape=images.shape[1:],
+        name="scenes",
+    )
 
 
 def load_dataset(source: str | Path, *, label_column: str | int | None = None) -> Dataset:
@@ -63,6 +85,8 @@ def load_dataset(source: str | Path, *, label_column: str | int | None = None) -
 
 
 def _builtin(name: str) -> Dataset:
+    if name == "scenes":
+        return _scenes()
     from sklearn import datasets
 
     bunch = getattr(datasets, f"load_{name}")()

@@ -56,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data",
         default=None,
         help="built-in data set or file: breast_cancer etc. or .npy/.npz/.csv (tabular), "
-        "digits or a .npy/.npz stack of images (image), reviews or a .tsv of label<TAB>text "
+        "digits, scenes (held-out street scenes, label: is a lamp lit) or a .npy/.npz stack of "
+        "images (image), reviews or a .tsv of label<TAB>text "
         "lines (text); None: breast_cancer, digits or reviews",
     )
     parser.add_argument(
