@@ -61,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "lines (text); None: breast_cancer, digits or reviews",
     )
     parser.add_argument(
+        "--label-column", default=None, help="for a .csv: the column holding the labels"
+    )
+    parser.add_argument(
         "--model",
         default=None,
         help="random_forest | logistic_regression | digits_logistic | bag_of_words | "
@@ -219,7 +222,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     mean_random = float(np.mean([curve.random_auc for curve in curves]))
     title = f"LIME: {kind} explanations of {task.model_name} on {task.data_name}"
     summary = (
-        f"{len(rows)} explanations, {num_samples} neighbours each, "
+        f"{len(rows)} explanation{'s' if len(rows) != 1 else ''}, {num_samples} neighbours each, "
         f"{seconds:.3g} s per explanation; deletion AUC {mean_auc:.3f} "
         f"vs {mean_random:.3f} for random orders"
     )
@@ -342,9 +345,12 @@ def _held_out_accuracy(black_box: BlackBox, X: Any, y: np.ndarray | None) -> flo
 def _tabular(args: argparse.Namespace) -> Task:
     from training.sources import load_dataset
 
-    data = load_dataset(args.data or _DEFAULT_DATA["tabular"])
+    data = load_dataset(args.data or _DEFAULT_DATA["tabular"], label_column=args.label_column)
     if data.y is None:
-        raise InputError(f"tabular data {data.name!r} has no labels to fit or describe a model")
+        raise InputError(
+            f"tabular data {data.name!r} has no labels to fit or describe a model "
+            "(for a .csv, name the label column with --label-column)"
+        )
     train, test = split_rows(len(data.X), data.y, args.test_size, args.seed)
     regression = data.task == "regression"
     model_spec = args.model or _DEFAULT_MODEL["tabular"]
