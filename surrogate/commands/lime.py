@@ -144,6 +144,7 @@ class Task:
 def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     """Explain, measure, and write JSON, PNG and index.html into ``run_folder``."""
     from training.images import save_figure, save_png
+    from training.progress import progress
 
     kind = args.kind
     num_samples = args.num_samples or _DEFAULT_SAMPLES[kind]
@@ -164,7 +165,9 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
 
     records: list[dict[str, Any]] = []
     curves = []
-    for row, explanation in zip(rows, explanations, strict=True):
+    for row, explanation in progress(
+        zip(rows, explanations, strict=True), desc="deletion curves and pictures", total=len(rows)
+    ):
         instance = _take(task.instances, [row])[0]
         curve = deletion_curve(
             task.explainer,
