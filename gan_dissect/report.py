@@ -40,6 +40,7 @@ def write_report(
     title: str = "GAN dissection",
     subtitle: str = "",
     command: str = "",
+    home: str = "",
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``dissection.json``, unit strips, bar charts and ``index.html`` into ``folder``.
@@ -55,10 +56,10 @@ def write_report(
         strips = _unit_strips(result, chosen, generator, segmentation, batch_size)
         images = {}
         for unit, strip in strips.items():
-            relative = Path("units") / _safe(name) / f"unit{unit:04d}.png"
+            relative = Path("units") / safe_name(name) / f"unit{unit:04d}.png"
             _save_png(strip, folder / relative)
             images[unit] = relative.as_posix()
-        chart = Path("figures") / f"{_safe(name)}_concepts.png"
+        chart = Path("figures") / f"{safe_name(name)}_concepts.png"
         _concept_chart(result, folder / chart)
         context = _layer_context(result, images, chart.as_posix())
         # shown at twice their size: 64 px samples are too small to judge at 1:1
@@ -71,6 +72,7 @@ def write_report(
         title=title,
         subtitle=subtitle,
         command=command,
+        home=home,
         layers=layers,
         extra=extra or {},
     )
@@ -99,7 +101,7 @@ def _layer_context(result: DissectionResult, images: dict[int, str], chart: str)
     rows.sort(key=lambda row: (-row["iou"], row["unit"]))
     return {
         "name": result.layer,
-        "anchor": _safe(result.layer),
+        "anchor": safe_name(result.layer),
         "shape": result.layer_shape,
         "units": result.units,
         "matched": int(matched.sum()),
@@ -197,5 +199,5 @@ def _save_png(picture: np.ndarray, path: Path) -> None:
     atomic_write_bytes(path, png_bytes(picture))
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name) or "layer"

@@ -13,6 +13,7 @@ decision-tree surrogate with measured fidelity, MMD-critic prototypes and critic
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("lime", "surrogate.commands.lime", "LIME explanations of tables, images or text"),
     CommandSpec("prototypes", "surrogate.commands.prototypes", "MMD-critic prototypes, criticisms"),
+    CommandSpec("tree", "surrogate.commands.tree", "global decision-tree surrogate with fidelity"),
 )
 
 

@@ -74,6 +74,21 @@ SMALL_RUNS: list[tuple[str, list[str]]] = [
         ],
     ),
     ("prototypes", ["surrogate", "prototypes", "--n-prototypes", "10", "--n-criticisms", "5"]),
+    ("tree", ["surrogate", "tree", "--oracle-samples", "5", "--curve-depths", "1,3"]),
+    ("scenes", ["training", "scenes", "--num-scenes", "16", "--stats-scenes", "64"]),
+    (
+        "dissect",
+        [
+            "gan_dissect",
+            "dissect",
+            "--config",
+            "configs/dissect_synthetic.yaml",
+            "--num-samples",
+            "200",
+            "--report-units",
+            "4",
+        ],
+    ),
 ]
 
 

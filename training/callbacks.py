@@ -85,7 +85,9 @@ class TrainingRecord(_WritesToRun):
 
 
 def _generator_of(pl_module: pl.LightningModule) -> torch.nn.Module:
-    generator = getattr(pl_module, "generator", None)
+    """The generator to sample from: ``sampling_generator()`` if the module has one."""
+    sampler = getattr(pl_module, "sampling_generator", None)
+    generator = sampler() if callable(sampler) else getattr(pl_module, "generator", None)
     if not isinstance(generator, torch.nn.Module):
         raise TypeError(f"{type(pl_module).__name__} has no generator to sample from")
     return generator

@@ -8,6 +8,7 @@ with ``weights_only=True``.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytorch_lightning as pl
@@ -55,6 +56,11 @@ class GANModule(pl.LightningModule):
     loss:
         ``"bce"``: the non-saturating cross-entropy of DCGAN; ``"hinge"``: the hinge loss
         usually paired with spectral normalisation.
+    ema_decay:
+        When above 0, ``generator_ema`` follows an exponential moving average of the
+        generator's weights (``ema = decay * ema + (1 - decay) * weights`` after every generator
+        step). It smooths out the epoch-to-epoch swings of GAN training; samples, quality
+        figures and the exported ``generator`` then come from it.
     """
 
     def __init__(
@@ -70,10 +76,13 @@ class GANModule(pl.LightningModule):
         real_label: float = 1.0,
         discriminator_norm: str = "batch",
         loss: str = "bce",
+        ema_decay: float = 0.0,
     ) -> None:
         super().__init__()
         if loss not in ("bce", "hinge"):
             raise ConfigError(f"loss must be 'bce' or 'hinge', got {loss!r}")
+        if not 0.0 <= ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must lie in [0, 1), got {ema_decay}")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = Generator(z_dim=z_dim, size=size, width=generator_width)
@@ -82,17 +91,41 @@ class GANModule(pl.LightningModule):
         )
         self.real_label = real_label
         self.loss = loss
+        self.ema_decay = ema_decay
+        self.generator_ema: Generator | None = None
+        if ema_decay > 0:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        self._calibrated_at = -1
 
     primary_part = "generator"
 
+    def sampling_generator(self) -> Generator:
+        """The generator to draw samples from: the averaged one when ``ema_decay`` > 0.
+
+        The averaged weights never ran through batch norm during training, so its running
+        statistics are first measured afresh on generated batches (once per training step).
+        """
+        if self.generator_ema is None:
+            return self.generator
+        if self._calibrated_at != self.global_step:
+            recalibrate_batch_norm(self.generator_ema)
+            self._calibrated_at = self.global_step
+        return self.generator_ema
+
     def parts(self) -> dict[str, Part]:
-        """The exportable networks with their constructor arguments."""
+        """The exportable networks with their constructor arguments.
+
+        ``generator`` is the averaged generator when ``ema_decay`` > 0 (the trained one is then
+        ``generator_live``).
+        """
         h = self.hparams
+        kwargs = {"z_dim": h["z_dim"], "size": h["size"], "width": h["generator_width"]}
+        parts: dict[str, Part] = {}
+        if self.generator_ema is not None:
+            parts["generator_live"] = (self.generator, kwargs)
         return {
-            "generator": (
-                self.generator,
-                {"z_dim": h["z_dim"], "size": h["size"], "width": h["generator_width"]},
-            ),
+            **parts,
+            "generator": (self.sampling_generator(), kwargs),
             "discriminator": (
                 self.discriminator,
                 {
@@ -136,6 +169,12 @@ class GANModule(pl.LightningModule):
         self.manual_backward(loss_g)
         opt_g.step()
         self.untoggle_optimizer(opt_g)
+        if self.generator_ema is not None:
+            with torch.no_grad():
+                for averaged, current in zip(
+                    self.generator_ema.parameters(), self.generator.parameters(), strict=True
+                ):
+                    averaged.lerp_(current, 1.0 - self.ema_decay)
 
         self.log_dict(
             {
@@ -158,6 +197,33 @@ class GANModule(pl.LightningModule):
                 self.discriminator.parameters(), lr=h["lr_discriminator"], betas=betas
             ),
         ]
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(
+    generator: Generator, *, batches: int = 16, batch_size: int = 256, seed: int = 0
+) -> None:
+    """Re-estimate a generator's batch-norm running statistics on its own samples.
+
+    The running means and variances become exact averages over ``batches`` batches of latents
+    drawn with ``seed`` (a private random stream, so training's random state is untouched).
+    """
+    norms = [m for m in generator.modules() if isinstance(m, nn.BatchNorm2d)]
+    was_training = generator.training
+    saved = [(m, m.momentum) for m in norms]
+    for module in norms:
+        module.reset_running_stats()
+        module.momentum = None  # cumulative average over the batches below
+    device = next(generator.parameters()).device
+    stream = torch.Generator().manual_seed(seed)
+    generator.train()
+    try:
+        for _ in range(batches):
+            generator(torch.randn(batch_size, generator.z_dim, generator=stream).to(device))
+    finally:
+        for module, momentum in saved:
+            module.momentum = momentum
+        generator.train(was_training)
 
 
 class _ScheduledModule(pl.LightningModule):

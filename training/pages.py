@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from training.runs import RUN_FILE, atomic_write_text, to_jsonable
+from training.runs import RUN_FILE, RunFolder, atomic_write_text, display_command, to_jsonable
 
 
 @cache
@@ -65,31 +65,74 @@ def write_page(
     return atomic_write_text(path, render_page(template, packages=packages, **context))
 
 
+def write_report(
+    run: RunFolder,
+    template: str,
+    *,
+    title: str,
+    summary: str,
+    preview: str | None = None,
+    packages: Iterable[str] = (),
+    **context: Any,
+) -> Path:
+    """Write a run's ``index.html`` and record what the runs index shows of it.
+
+    ``title`` and the one-line ``summary`` go to ``run.json`` (and head the page, the summary as
+    its subtitle unless ``subtitle`` is given); ``preview`` names the picture inside the run that
+    stands for it in the index. The page links back to the index one folder up and ends with the
+    command that made it.
+    """
+    run.extra["title"] = title
+    run.extra["summary"] = summary
+    if preview is not None:
+        run.extra["preview"] = preview
+    context.setdefault("subtitle", summary)
+    context.setdefault("home", "../index.html")
+    context.setdefault("command", display_command(run.command))
+    return write_page(run.path("index.html"), template, packages=packages, title=title, **context)
+
+
 def run_summary(folder: str | Path) -> dict[str, Any]:
-    """What an index needs to know of a finished run: title, summary, command, page."""
+    """What an index needs to know of a finished run: title, summary, command, page, preview.
+
+    ``preview`` is the picture a run names in ``run.json`` (key ``preview``, a path inside the
+    run folder) when that file exists; the index shows it as the run's thumbnail.
+    """
     folder = Path(folder)
     record = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+    preview = record.get("preview")
     return {
         "name": folder.name,
         "title": record.get("title") or folder.name,
         "summary": record.get("summary", ""),
         "command": record.get("command", ""),
         "wall_time_s": record.get("wall_time_s"),
+        "finished": record.get("finished", ""),
         "page": f"{folder.name}/index.html" if (folder / "index.html").is_file() else None,
+        "preview": f"{folder.name}/{preview}" if preview and (folder / preview).is_file() else None,
     }
 
 
 def write_index(root: str | Path, *, title: str = "seethrough runs") -> Path:
-    """Write ``root/index.html`` linking every finished run folder directly below ``root``."""
+    """Write ``root/index.html`` linking every finished run folder directly below ``root``.
+
+    Runs are listed in the order they finished (the order of the pipeline that made them).
+    """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder")
-    runs = [
-        run_summary(folder)
-        for folder in sorted(root.iterdir())
-        if folder.is_dir() and not folder.name.startswith(".") and (folder / RUN_FILE).is_file()
-    ]
-    return write_page(root / "index.html", "runs_index.html", title=title, runs=runs)
+    runs = sorted(
+        (
+            run_summary(folder)
+            for folder in root.iterdir()
+            if folder.is_dir() and not folder.name.startswith(".") and (folder / RUN_FILE).is_file()
+        ),
+        key=lambda run: (run["finished"], run["name"]),
+    )
+    total = sum(run["wall_time_s"] or 0.0 for run in runs)
+    return write_page(
+        root / "index.html", "runs_index.html", title=title, runs=runs, total_time_s=total
+    )
 
 
 def escape(text: Any) -> str:

@@ -182,7 +182,7 @@ class RunFolder:
             shutil.rmtree(staging, ignore_errors=True)
             return
         record = {
-            "command": shlex.join(self.command),
+            "command": display_command(self.command),
             "argv": self.command,
             "cwd": os.getcwd(),
             "seed": self.seed,
@@ -194,6 +194,22 @@ class RunFolder:
         }
         atomic_write_json(staging / RUN_FILE, record)
         _replace_folder(staging, self.out)
+
+
+def display_command(argv: list[str]) -> str:
+    """The command a person would type to repeat a run, as one shell-quoted line.
+
+    ``python -m surrogate lime ...`` records ``argv[0]`` as the path of ``surrogate/__main__.py``
+    and a console script records its full path; both are shown the way they are typed.
+    """
+    if not argv:
+        return ""
+    first = Path(argv[0])
+    if first.name == "__main__.py":
+        return shlex.join(["python", "-m", first.parent.name, *argv[1:]])
+    if first.is_absolute() and first.name.startswith("seethrough-"):
+        return shlex.join([first.name, *argv[1:]])
+    return shlex.join(argv)
 
 
 def _check_replaceable(out: Path) -> None:

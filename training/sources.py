@@ -10,6 +10,8 @@ import path ``package.module:attribute`` naming a fitted model, a factory functi
 from __future__ import annotations
 
 import importlib
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,9 @@ import numpy as np
 
 from training.errors import ConfigError, InputError
 
-BUILTIN_DATASETS = ("breast_cancer", "digits", "iris", "wine", "diabetes")
+BUILTIN_DATASETS = ("breast_cancer", "digits", "iris", "wine", "diabetes", "scenes")
+SCENES_IN_DATASET = 400
+"""How many held-out street scenes the built-in ``scenes`` data set holds."""
 
 
 @dataclass
@@ -33,6 +37,26 @@ class Dataset:
     name: str = "data"
     task: str = "classification"  # or "regression"
     notes: dict[str, Any] = field(default_factory=dict)
+
+
+def _scenes() -> Dataset:
+    """Held-out 64 px street scenes (never trained on), labelled "is any lamp lit?".
+
+    Rows are flattened channels-last images in [0, 1]; each label is the truth the shipped
+    ``lamp_classifier`` was trained to tell: 1 when at least one lamp of the scene is lit.
+    """
+    from training.scenes import held_out_scenes
+
+    scenes = held_out_scenes(SCENES_IN_DATASET)
+    images = (scenes.images.transpose(0, 2, 3, 1) + 1.0) / 2.0
+    return Dataset(
+        X=images.reshape(len(images), -1).astype(np.float64),
+        y=scenes.any_lamp_lit.astype(np.int64),
+        feature_names=[],
+        target_names=["no lamp lit", "lamp lit"],
+        image_shape=images.shape[1:],
+        name="scenes",
+    )
 
 
 def load_dataset(source: str | Path, *, label_column: str | int | None = None) -> Dataset:
@@ -61,6 +85,8 @@ def load_dataset(source: str | Path, *, label_column: str | int | None = None) -
 
 
 def _builtin(name: str) -> Dataset:
+    if name == "scenes":
+        return _scenes()
     from sklearn import datasets
 
     bunch = getattr(datasets, f"load_{name}")()
@@ -139,3 +165,65 @@ def import_object(spec: str) -> Any:
             raise ConfigError(f"{module_name!r} has no attribute {attribute!r}")
         value = getattr(value, part)
     return value
+
+
+def resolve_model(spec: str, builtins: dict[str, Callable[[], Any]], device: str = "auto") -> Any:
+    """The model ``--model`` names: a built-in, ``pretrained:NAME`` or ``package.module:attr``.
+
+    A class or function named by an import path is called with no arguments (a factory); a
+    shipped model (:func:`training.pretrained.load_pretrained`) is put on ``device``.
+    """
+    if spec in builtins:
+        return builtins[spec]()
+    if spec.startswith("pretrained:"):
+        from training.devices import resolve_device
+        from training.pretrained import load_pretrained
+
+        return load_pretrained(spec.partition(":")[2], device=resolve_device(device))
+    if ":" not in spec:
+        raise ConfigError(
+            f"--model {spec!r} is not one of {', '.join(builtins)}, pretrained:NAME, "
+            "or package.module:attribute"
+        )
+    model = import_object(spec)
+    if inspect.isclass(model) or inspect.isfunction(model):
+        model = model()
+    return model
+
+
+def fit_if_needed(model: Any, X: Any, y: Any) -> Any:
+    """Fit a scikit-learn estimator that comes unfitted; leave anything else as it is."""
+    if not (hasattr(model, "fit") and hasattr(model, "get_params")):
+        return model
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        model.fit(X, y)
+    return model
+
+
+def split_rows(
+    n_rows: int, y: Any, test_size: float, seed: int, *, stratify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and held-out row indices, stratified by ``y`` when it looks like classes.
+
+    Stratification needs at least two rows of every class and fewer classes than half the
+    rows; otherwise (and with ``stratify=False``, e.g. for regression) the split is plain.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < test_size < 1:
+        raise ConfigError(f"the held-out share must lie strictly between 0 and 1, got {test_size}")
+    groups = None
+    if stratify and y is not None:
+        labels = np.asarray(y)
+        counts = np.unique(labels, return_counts=True)[1]
+        if counts.min() >= 2 and len(counts) < 0.5 * n_rows:
+            groups = labels
+    train, test = train_test_split(
+        np.arange(n_rows), test_size=test_size, random_state=seed, stratify=groups
+    )
+    return np.asarray(train), np.asarray(test)

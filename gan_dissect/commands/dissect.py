@@ -34,10 +34,10 @@ from gan_dissect.dissection import (
     save_dissection,
 )
 from gan_dissect.hooks import trace_many
-from gan_dissect.report import write_report
+from gan_dissect.report import safe_name, write_report
 from training.devices import resolve_device
 from training.errors import ConfigError
-from training.runs import RunFolder
+from training.runs import RunFolder, display_command
 
 SHIPPED = "shipped"
 
@@ -145,13 +145,23 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
             f"{_name(args.segmenter, 'segmenter')}: {args.num_samples} samples, "
             f"layers {', '.join(layers)}"
         ),
-        command=" ".join(run_folder.command),
+        command=display_command(run_folder.command),
+        home="../index.html",
     )
     run_folder.extra["title"] = "GAN dissection"
     run_folder.extra["summary"] = summarise(results)
+    run_folder.extra["preview"] = _preview(run_folder.root, results)
     if checkpoint is not None:
         for path in checkpoint.parent.glob(f"{checkpoint.name}*"):
             path.unlink()
+
+
+def _preview(folder: Path, results: dict[str, DissectionResult]) -> str | None:
+    """The picture strip of the unit with the highest IoU of any layer (the index thumbnail)."""
+    best = max(results.values(), key=lambda result: float(result.best_iou().max()))
+    unit = int(best.best_iou().argmax())
+    strip = f"units/{safe_name(best.layer)}/unit{unit:04d}.png"
+    return strip if (folder / strip).is_file() else None
 
 
 def summarise(results: dict[str, DissectionResult]) -> str:

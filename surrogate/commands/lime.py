@@ -17,7 +17,6 @@ classifier shipped with seethrough, images (N, 3, H, W) in [-1, 1] to logits), o
 from __future__ import annotations
 
 import argparse
-import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from surrogate.lime.image import SEGMENTATIONS
 from training.blackbox import BlackBox
 from training.errors import ConfigError, InputError
 from training.runs import RunFolder
+from training.sources import fit_if_needed, resolve_model, split_rows
 
 KINDS = ("tabular", "image", "text")
 _DEFAULT_DATA = {"tabular": "breast_cancer", "image": "digits", "text": "reviews"}
@@ -56,8 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data",
         default=None,
         help="built-in data set or file: breast_cancer etc. or .npy/.npz/.csv (tabular), "
-        "digits or a .npy/.npz stack of images (image), reviews or a .tsv of label<TAB>text "
+        "digits, scenes (held-out street scenes, label: is a lamp lit) or a .npy/.npz stack of "
+        "images (image), reviews or a .tsv of label<TAB>text "
         "lines (text); None: breast_cancer, digits or reviews",
+    )
+    parser.add_argument(
+        "--label-column", default=None, help="for a .csv: the column holding the labels"
     )
     parser.add_argument(
         "--model",
@@ -140,6 +144,7 @@ class Task:
 def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     """Explain, measure, and write JSON, PNG and index.html into ``run_folder``."""
     from training.images import save_figure, save_png
+    from training.progress import progress
 
     kind = args.kind
     num_samples = args.num_samples or _DEFAULT_SAMPLES[kind]
@@ -160,7 +165,9 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
 
     records: list[dict[str, Any]] = []
     curves = []
-    for row, explanation in zip(rows, explanations, strict=True):
+    for row, explanation in progress(
+        zip(rows, explanations, strict=True), desc="deletion curves and pictures", total=len(rows)
+    ):
         instance = _take(task.instances, [row])[0]
         curve = deletion_curve(
             task.explainer,
@@ -212,28 +219,25 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     }
     run_folder.write_json("explanations.json", result)
 
-    from training.pages import write_page
+    from training.pages import write_report
 
     mean_auc = float(np.mean([curve.auc for curve in curves]))
     mean_random = float(np.mean([curve.random_auc for curve in curves]))
     title = f"LIME: {kind} explanations of {task.model_name} on {task.data_name}"
     summary = (
-        f"{len(rows)} explanations, {num_samples} neighbours each, "
+        f"{len(rows)} explanation{'s' if len(rows) != 1 else ''}, {num_samples} neighbours each, "
         f"{seconds:.3g} s per explanation; deletion AUC {mean_auc:.3f} "
         f"vs {mean_random:.3f} for random orders"
     )
-    run_folder.extra["title"] = title
-    run_folder.extra["summary"] = summary
     # Timing goes to run.json, so that explanations.json is the same for the same seed.
     run_folder.extra["seconds_per_explanation"] = seconds
-    write_page(
-        run_folder.path("index.html"),
+    write_report(
+        run_folder,
         "lime_report.html",
         packages=("surrogate",),
         title=title,
-        subtitle=summary,
-        home="../index.html",
-        command=" ".join(run_folder.command),
+        summary=summary,
+        preview=records[0]["pictures"].get("overlay", records[0]["pictures"]["bars"]),
         result=result,
         records=records,
         mean_auc=mean_auc,
@@ -329,42 +333,6 @@ def _take(instances: Any, rows: list[int]) -> Any:
 # ---- models ----------------------------------------------------------------------------------
 
 
-def _resolve_model(spec: str, builtins: dict[str, Callable[[], Any]], device: str) -> Any:
-    """A built-in model, a shipped torch model, or an object named by an import path."""
-    if spec in builtins:
-        return builtins[spec]()
-    if spec.startswith("pretrained:"):
-        from training.devices import resolve_device
-        from training.pretrained import load_pretrained
-
-        return load_pretrained(spec.partition(":")[2], device=resolve_device(device))
-    if ":" not in spec:
-        raise ConfigError(
-            f"--model {spec!r} is not one of {', '.join(builtins)}, pretrained:NAME, "
-            "or package.module:attribute"
-        )
-    from training.sources import import_object
-
-    model = import_object(spec)
-    if inspect.isclass(model) or inspect.isfunction(model):
-        model = model()  # a class or a factory: build the model
-    return model
-
-
-def _fit_if_needed(model: Any, X: Any, y: Any) -> Any:
-    """Fit an sklearn estimator that comes unfitted; leave anything else as it is."""
-    if not (hasattr(model, "fit") and hasattr(model, "get_params")):
-        return model
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
-    try:
-        check_is_fitted(model)
-    except NotFittedError:
-        model.fit(X, y)
-    return model
-
-
 def _held_out_accuracy(black_box: BlackBox, X: Any, y: np.ndarray | None) -> float | None:
     if y is None:
         return None
@@ -374,35 +342,27 @@ def _held_out_accuracy(black_box: BlackBox, X: Any, y: np.ndarray | None) -> flo
     return float(np.mean(np.argmax(scores, axis=1) == y))
 
 
-def _split(n_rows: int, y: Any, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.model_selection import train_test_split
-
-    labels = np.asarray(y) if y is not None else None
-    stratify = labels if labels is not None and len(np.unique(labels)) < 0.5 * n_rows else None
-    train, test = train_test_split(
-        np.arange(n_rows), test_size=args.test_size, random_state=args.seed, stratify=stratify
-    )
-    return np.asarray(train), np.asarray(test)
-
-
 # ---- tables ----------------------------------------------------------------------------------
 
 
 def _tabular(args: argparse.Namespace) -> Task:
     from training.sources import load_dataset
 
-    data = load_dataset(args.data or _DEFAULT_DATA["tabular"])
+    data = load_dataset(args.data or _DEFAULT_DATA["tabular"], label_column=args.label_column)
     if data.y is None:
-        raise InputError(f"tabular data {data.name!r} has no labels to fit or describe a model")
-    train, test = _split(len(data.X), data.y, args)
+        raise InputError(
+            f"tabular data {data.name!r} has no labels to fit or describe a model "
+            "(for a .csv, name the label column with --label-column)"
+        )
+    train, test = split_rows(len(data.X), data.y, args.test_size, args.seed)
     regression = data.task == "regression"
     model_spec = args.model or _DEFAULT_MODEL["tabular"]
     builtins = {
         "random_forest": lambda: _random_forest(regression, args.seed),
         "logistic_regression": lambda: _logistic_regression(args.seed),
     }
-    model = _fit_if_needed(
-        _resolve_model(model_spec, builtins, args.device), data.X[train], data.y[train]
+    model = fit_if_needed(
+        resolve_model(model_spec, builtins, args.device), data.X[train], data.y[train]
     )
     black_box = BlackBox(model)
     explainer = LimeTabularExplainer(
@@ -489,10 +449,10 @@ def _image(args: argparse.Namespace) -> Task:
             raise ConfigError(f"--image-size must be a multiple of 8, got {args.image_size}")
         factor = args.image_size // 8
         images = images.repeat(factor, axis=1).repeat(factor, axis=2)
-    train, test = _split(len(images), data.y, args)
+    train, test = split_rows(len(images), data.y, args.test_size, args.seed)
     model_spec = args.model or _DEFAULT_MODEL["image"]
     builtins = {"digits_logistic": lambda: _digits_logistic(data, train, args.seed)}
-    model = _resolve_model(model_spec, builtins, args.device)
+    model = resolve_model(model_spec, builtins, args.device)
     black_box, class_names = _image_black_box(model, args.model_range, data.target_names)
     explainer = LimeImageExplainer(
         feature_selection=args.feature_selection,
@@ -639,11 +599,11 @@ def _text(args: argparse.Namespace) -> Task:
     else:
         texts, labels = _read_texts(Path(source))
         class_names = None
-    train, test = _split(len(texts), labels, args)
+    train, test = split_rows(len(texts), labels, args.test_size, args.seed)
     model_spec = args.model or _DEFAULT_MODEL["text"]
     builtins = {"bag_of_words": lambda: _bag_of_words(args.seed)}
-    model = _fit_if_needed(
-        _resolve_model(model_spec, builtins, args.device),
+    model = fit_if_needed(
+        resolve_model(model_spec, builtins, args.device),
         [texts[i] for i in train],
         labels[train],
     )

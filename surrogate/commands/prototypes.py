@@ -21,7 +21,7 @@ from surrogate.mmd_critic._estimator import GAMMA_RULES
 from surrogate.mmd_critic._nearest import staged_errors
 from training.errors import ConfigError, InputError
 from training.images import save_figure
-from training.pages import write_page
+from training.pages import write_report
 from training.runs import RunFolder
 from training.sources import Dataset, load_dataset
 
@@ -117,15 +117,13 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     results = _results(data, train, test, estimator, curves, local, args)
     run_folder.write_json("prototypes.json", results)
     figures = _figures(data, train, estimator, curves, local, run_folder)
-    run_folder.extra["title"] = f"MMD-critic prototypes: {data.name}"
-    run_folder.extra["summary"] = _summary(results)
-    write_page(
-        run_folder.path("index.html"),
+    write_report(
+        run_folder,
         "prototypes.html",
         packages=("surrogate",),
-        title=run_folder.extra["title"],
-        subtitle=run_folder.extra["summary"],
-        command=" ".join(run_folder.command),
+        title=f"MMD-critic prototypes: {data.name}",
+        summary=_summary(results),
+        preview="prototypes.png" if data.image_shape is not None else None,
         results=results,
         figures=figures,
         feature_names=data.feature_names,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,7 @@ from PIL import Image
 from training.errors import InputError
 from training.images import make_grid, overlay_mask, save_grid, to_uint8_images
 from training.pages import render_page, write_index
-from training.runs import RunFolder
+from training.runs import RunFolder, display_command
 
 
 def test_a_label_with_a_script_tag_is_escaped(tmp_path):
@@ -60,3 +62,34 @@ def test_outline_marks_only_the_border():
     red = pictures[0, :, :, 0] == 255
     assert red.sum() == 8
     assert not red[2, 2]
+
+
+def test_index_lists_runs_in_the_order_they_finished_with_their_pictures(tmp_path):
+    for name in ("zeta", "alpha"):  # zeta finishes first, so it comes first despite its name
+        with RunFolder(tmp_path / name, seed=0) as run:
+            save_grid(np.zeros((1, 3, 4, 4)), run.path("picture.png"))
+            run.extra["preview"] = "picture.png" if name == "zeta" else "missing.png"
+            run.extra["title"] = f"run {name}"
+            run.write_text("index.html", "x")
+        record = json.loads((tmp_path / name / "run.json").read_text())
+        record["finished"] = {"zeta": "2026-01-01T00:00:00", "alpha": "2026-01-02T00:00:00"}[name]
+        (tmp_path / name / "run.json").write_text(json.dumps(record))
+    page = write_index(tmp_path).read_text()
+    assert page.index("run zeta") < page.index("run alpha")
+    assert 'src="zeta/picture.png"' in page
+    assert "missing.png" not in page  # a preview that does not exist is not linked
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (
+            ["/repo/surrogate/__main__.py", "lime", "--out", "a b"],
+            "python -m surrogate lime --out 'a b'",
+        ),
+        (["/venv/bin/seethrough-dissect", "dissect"], "seethrough-dissect dissect"),
+        (["script.py", "--x"], "script.py --x"),
+    ],
+)
+def test_runs_record_the_command_as_it_is_typed(argv, shown):
+    assert display_command(argv) == shown

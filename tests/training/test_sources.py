@@ -16,6 +16,18 @@ def test_builtin_data_sets_carry_names_and_image_shapes():
     assert cancer.target_names == ["malignant", "benign"]
 
 
+def test_builtin_scenes_are_the_held_out_scenes_labelled_by_their_lit_lamps():
+    from training.scenes import held_out_scenes
+
+    data = load_dataset("scenes")
+    scenes = held_out_scenes(len(data.X))
+    assert data.image_shape == (64, 64, 3)
+    images = data.X.reshape(-1, 64, 64, 3).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(images * 2.0 - 1.0, scenes.images, atol=1e-6)
+    np.testing.assert_array_equal(data.y, scenes.lamp_lit.any(axis=1))
+    assert 0.3 < data.y.mean() < 0.7  # both classes are well represented
+
+
 def test_csv_with_header_and_label_column(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a,b,label\n1,2,0\n3,4,1\n")

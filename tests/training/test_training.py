@@ -222,3 +222,22 @@ def test_a_checkpoint_from_another_configuration_is_one_clear_error(fitted_run, 
         "trained with another model configuration (generator_width 8 in the checkpoint, 16"
         in err[0]
     )
+
+
+def test_generator_average_follows_the_weights_and_is_what_gets_sampled():
+    module = GANModule(z_dim=8, size=32, generator_width=8, discriminator_width=8, ema_decay=0.75)
+    start = _snapshot(module.generator)
+    _trainer(2).fit(
+        module, datamodule=SceneDataModule(size=32, train_scenes=8, val_scenes=0, batch_size=8)
+    )
+    trained = _snapshot(module.generator)
+    assert module.generator_ema is not None
+    for name, averaged in module.generator_ema.named_parameters():
+        torch.testing.assert_close(averaged, 0.75 * start[name] + 0.25 * trained[name])
+    sampler = module.sampling_generator()
+    assert sampler is module.generator_ema
+    norm = sampler.layer1[1]
+    assert int(norm.num_batches_tracked) == 16  # its statistics were measured on its own samples
+    parts = module.parts()
+    assert parts["generator"][0] is module.generator_ema
+    assert parts["generator_live"][0] is module.generator

@@ -9,14 +9,13 @@ is no label), ``statistics.json`` (concept shares and presence, lamp counts, ren
 from __future__ import annotations
 
 import argparse
-import shlex
 import time
 
 import numpy as np
 
 from training.evaluation import concept_statistics
 from training.images import overlay_mask, save_grid
-from training.pages import write_page
+from training.pages import write_report
 from training.runs import RunFolder
 from training.scenes import CONCEPT_COLORS, CONCEPTS, SIZES, colorize_labels, render_scenes
 
@@ -63,17 +62,16 @@ def run(args: argparse.Namespace, run: RunFolder) -> None:
         "glowing_pixels_outside_lamps": float(((scenes.glow > 0.1) & ~lamp_all).mean()),
     }
     run.write_json("statistics.json", statistics)
-    run.extra["title"] = f"Street scenes ({args.size} px)"
-    run.extra["summary"] = (
-        f"{len(CONCEPTS)} concepts with exact masks; {statistics['scenes_with_a_lit_lamp']:.0%} "
-        "of scenes have a lit lamp"
-    )
-    write_page(
-        run.path("index.html"),
+    write_report(
+        run,
         "scenes.html",
-        title=run.extra["title"],
+        title=f"Street scenes ({args.size} px)",
+        summary=(
+            f"{len(CONCEPTS)} concepts with exact masks; "
+            f"{statistics['scenes_with_a_lit_lamp']:.0%} of scenes have a lit lamp"
+        ),
+        preview="scenes.png",
         subtitle="Procedural streets at dusk: what the GAN learns and the segmenter labels.",
         statistics=statistics,
         legend=[(name, "#" + bytes(CONCEPT_COLORS[i]).hex()) for i, name in enumerate(CONCEPTS)],
-        command="python -m training " + shlex.join(run.command[1:]),
     )
