@@ -128,11 +128,12 @@ class EncoderModule(pl.LightningModule):
 
     def parts(self) -> dict[str, Part]:
         """The exportable encoder, its constructor arguments naming the generator it inverts."""
+        self.encoder.generator_digest = generator_digest(self.generator)
         kwargs = {
             "z_dim": self.encoder.z_dim,
             "size": self.encoder.size,
             "width": self.encoder.width,
-            "generator_digest": generator_digest(self.generator),
+            "generator_digest": self.encoder.generator_digest,
         }
         return {"encoder": (self.encoder, kwargs)}
 

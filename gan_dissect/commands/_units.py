@@ -89,7 +89,7 @@ def add_unit_arguments(parser: argparse.ArgumentParser) -> None:
     learn.add_argument("--learn-l2", type=float, default=0.005, help="L2 penalty on the mask")
     learn.add_argument(
         "--learn-budget",
-        default="num-units",
+        default="none",
         help="'num-units': the mask's sum is kept at most --num-units (units compete for that "
         "many places); 'none': only the penalty; or a number",
     )

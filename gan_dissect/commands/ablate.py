@@ -367,34 +367,41 @@ def _sections(
             )
         )
         blocks.append(report.figure(chart, width=620))
-    shown = _shown_samples(effect, args.show)
-    z = latents(args.seed, shown, z_shape, stream=EFFECT_STREAM).to(module_device(generator))
-    off, on = choice.off, choice.on
-    with torch.inference_mode():
-        before = generator(z).cpu()
-        with ablate(generator, choice.layer, choice.units, off=off):
-            after = generator(z).cpu()
-        inserted = None
-        if region is not None:
-            with insert(generator, choice.layer, choice.units, on, region=region):
+    device = module_device(generator)
+    if region is not None and in_region is not None:
+        chosen = _insertion_samples(in_region, args.show)
+        z = latents(args.seed, chosen, z_shape, stream=EFFECT_STREAM).to(device)
+        with torch.inference_mode():
+            unedited = generator(z).cpu()
+            with insert(generator, choice.layer, choice.units, choice.on, region=region):
                 inserted = generator(z).cpu()
-    if inserted is not None and region is not None and in_region is not None:
         blocks = page.section(f"Inserting the units inside {args.insert_region}", "insertion")
         ace = in_region.ace() or {"ace": float("nan")}
         blocks.append(
             report.text(
                 f"The units set to their typical value where {choice.concept}s are, only inside "
-                f"the box (outlined), on the same samples as below. ACE in the box over "
-                f"{in_region.num_samples} samples: {ace['ace']:+.4f}."
+                f"the box (outlined). Shown: the {len(chosen)} of the {in_region.num_samples} "
+                f"measured samples where insertion added the most {choice.concept} pixels in the "
+                f"box. ACE in the box over all of them: {ace['ace']:+.4f}."
             )
         )
-        outlined = _outline(inserted, region)
         for name, label, pictures in (
-            ("inserted.png", "inserted", outlined),
-            ("inserted_difference.png", "difference", report.difference_pictures(before, inserted)),
+            ("unedited.png", "as generated", _outline(unedited, region)),
+            ("inserted.png", "units inserted inside the box", _outline(inserted, region)),
+            (
+                "inserted_difference.png",
+                "difference",
+                report.difference_pictures(unedited, inserted),
+            ),
         ):
-            src, width = report.save_row(folder, name, pictures, nrow=len(shown))
+            src, width = report.save_row(folder, name, pictures, nrow=len(chosen))
             blocks.append(report.figure(src, label=label, width=width))
+    shown = _shown_samples(effect, args.show)
+    z = latents(args.seed, shown, z_shape, stream=EFFECT_STREAM).to(device)
+    with torch.inference_mode():
+        before = generator(z).cpu()
+        with ablate(generator, choice.layer, choice.units, off=choice.off):
+            after = generator(z).cpu()
     blocks = page.section(f"The same streets with and without their {choice.concept}s", "streets")
     blocks.append(
         report.text(
@@ -418,6 +425,15 @@ def _shown_samples(effect: InterventionEffect, count: int) -> list[int]:
     pixels = effect.before[:, effect.concept_index]
     order = np.lexsort((np.arange(len(pixels)), -pixels))
     return sorted(int(i) for i in order[: min(count, len(pixels))])
+
+
+def _insertion_samples(effect: InterventionEffect, count: int) -> list[int]:
+    """The measured samples where insertion added the most concept pixels in the region."""
+    assert effect.inserted_in_region is not None
+    c = effect.concept_index
+    gain = effect.inserted_in_region[:, c] - effect.before_in_region[:, c]
+    order = np.lexsort((np.arange(len(gain)), -gain))
+    return sorted(int(i) for i in order[: min(count, len(gain))])
 
 
 def _outline(images: torch.Tensor, region: torch.Tensor) -> np.ndarray:

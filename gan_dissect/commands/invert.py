@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     device = resolve_device(args.device)
     generator, segmenter, segmentation = load_models(args, device)
     z_shape = z_shape_of(args, generator)
-    real, exact = _real_scenes(args, generator, z_shape)
+    index, real, exact = _real_scenes(args, generator, z_shape)
     encoder = _encoder(args.encoder, generator, device)
     refine = None if str(args.refine_layer).lower() == "none" else str(args.refine_layer)
     feature_loss = None
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         "images": {
             "num_images": args.num_images,
             "scenes": args.scenes,
-            "held_out_indices": _indices(args, generator, z_shape),
+            "held_out_indices": index.tolist(),
         },
         "inversion": {
             "errors": inversion.errors,
@@ -163,10 +163,6 @@ def _held_out(args: argparse.Namespace, size: int, pool: int) -> Any:
         raise ConfigError(f"no held-out real scenes of {size} px: {err}") from err
 
 
-def _indices(args: argparse.Namespace, generator: torch.nn.Module, z_shape: tuple[int, ...]):
-    return _choose(args, _image_size(generator, z_shape))[0].tolist()
-
-
 def _choose(args: argparse.Namespace, size: int) -> tuple[np.ndarray, Any]:
     pool = max(256, 8 * args.num_images)
     scenes = _held_out(args, size, pool)
@@ -190,11 +186,11 @@ def _image_size(generator: torch.nn.Module, z_shape: tuple[int, ...]) -> int:
 
 def _real_scenes(
     args: argparse.Namespace, generator: torch.nn.Module, z_shape: tuple[int, ...]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The chosen held-out scenes (N, 3, H, W) and their exact labels (N, H, W)."""
+) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+    """The chosen held-out scenes' numbers, images (N, 3, H, W) and exact labels (N, H, W)."""
     index, scenes = _choose(args, _image_size(generator, z_shape))
     images = torch.from_numpy(scenes.images[index]).to(module_device(generator))
-    return images, torch.from_numpy(scenes.labels[index])
+    return index, images, torch.from_numpy(scenes.labels[index])
 
 
 def _encoder(spec: str, generator: torch.nn.Module, device: torch.device) -> Any:

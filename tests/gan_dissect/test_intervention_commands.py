@@ -42,7 +42,7 @@ def test_ablate_writes_the_effect_the_pictures_and_a_page_ending_with_the_street
     curve = record["curve"]
     assert curve["removed"]["learned ranking"][-1] == 1.0
     assert curve["removed"]["IoU ranking"][0] == 0.0  # its first two units are the decoys
-    for name in ("before", "after", "difference", "inserted", "curve"):
+    for name in ("before", "after", "difference", "unedited", "inserted", "curve"):
         assert (ablate_run / f"{name}.png").stat().st_size > 1000, name
     page = (ablate_run / "index.html").read_text()
     headings = re.findall(r"<h2 id=\"([\w-]+)\">", page)

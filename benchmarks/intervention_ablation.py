@@ -1,0 +1,209 @@
+"""Remove the shipped GAN's lamps by ablating its lamp units, and insert them in a region.
+
+Run from the repository root, once ``training/weights/`` holds the shipped models::
+
+    python -m benchmarks.intervention_ablation                 # layer3, 5 units, 1000 samples
+    python -m benchmarks.intervention_ablation --layer layer4 --units 2
+
+The units (at most 8 % of the layer) are the first of a learned ablation mask (Adam on a soft
+mask over the units with an L2 penalty, on latents of their own stream), beside the first by
+IoU with lamp in a 1000-sample dissection and three sets of random units. Each set is switched
+off (to 0) on the same ``--samples`` latents, other than those it was chosen on, and the
+shipped segmenter counts every concept before and after. Printed: the share of lamp pixels
+removed (net and pixel by pixel) with a bootstrap interval over samples, every other concept's
+relative change, the light that remains around removed lamp pixels, the ACE of inserting the
+units inside a pixel box, and the effect-versus-units curve of the three rankings. Pictures
+(the same streets before / after / difference, the curve) go to
+``benchmarks/intervention_figures/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gan_dissect.commands import _report as report
+from gan_dissect.dissection import dissect, latent_shape, latents
+from gan_dissect.effects import (
+    EFFECT_STREAM,
+    InterventionEffect,
+    effect_curve,
+    measure_effect,
+    random_orders,
+)
+from gan_dissect.intervention import ablate, box_region
+from gan_dissect.ranking import learn_unit_mask
+from training.images import to_uint8_images
+from training.pretrained import load_pretrained
+
+FIGURES = Path(__file__).resolve().parent / "intervention_figures"
+TARGETS = {"removed": 0.70, "others": 0.10, "random": 0.10}
+
+
+def _interval(effect: InterventionEffect, rounds: int = 1000) -> tuple[float, float]:
+    """95 % bootstrap interval (over samples) of the net share of lamp pixels removed."""
+    c = effect.concept_index
+    before, after = effect.before[:, c], effect.ablated[:, c]
+    rng = np.random.default_rng(0)
+    draws = rng.integers(0, len(before), size=(rounds, len(before)))
+    shares = 1.0 - after[draws].sum(1) / np.maximum(before[draws].sum(1), 1)
+    low, high = np.quantile(shares, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layer", default="layer3")
+    parser.add_argument("--units", type=int, default=5, help="units ablated (8 %% of layer3)")
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--region", default="0,32,32,64", help="insertion box x0,y0,x1,y1")
+    parser.add_argument("--region-samples", type=int, default=500)
+    parser.add_argument("--curve", default="1,2,3,5,8,12,16,24")
+    parser.add_argument("--curve-samples", type=int, default=300)
+    parser.add_argument("--learn-steps", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--weights-dir", default=None, help="folder of the shipped models")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("SEETHROUGH_PROGRESS", "0")
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    generator = load_pretrained("generator", weights_dir=args.weights_dir)
+    segmenter = load_pretrained("segmenter", weights_dir=args.weights_dir)
+    z_shape = latent_shape(generator, None)
+    dissection = dissect(generator, segmenter, args.layer, num_samples=1000, batch_size=50)
+    lamp = dissection.concept_index("lamp")
+    units_in_layer, k = dissection.units, args.units
+    mask = learn_unit_mask(
+        generator, segmenter, args.layer, "lamp", steps=args.learn_steps, lr=0.05, l2=0.005
+    )
+    learned = mask.order()[:k]
+    by_iou = dissection.units_for("lamp")[:k]
+    on = dissection.mean_activation_in_concept[:, lamp]
+    print(
+        f"shipped generator {args.layer} ({units_in_layer} units), {k} units = "
+        f"{k / units_in_layer:.1%} of the layer; {args.samples} samples (effect stream), "
+        f"torch threads {args.threads}"
+    )
+    print(f"learned ranking ({args.learn_steps} steps of 8 latents): units {learned}")
+    print(f"IoU ranking (1000-sample dissection): units {by_iou}")
+    effect, _ = measure_effect(
+        generator, segmenter, args.layer, learned, "lamp", on=on, num_samples=args.samples
+    )
+    low, high = _interval(effect)
+    other, change = effect.largest_other_change()
+    print("\nablation of the learned units")
+    print(
+        f"  lamp pixels removed: {effect.removed_share():.1%} (95 % interval {low:.1%} - "
+        f"{high:.1%}); pixel by pixel {effect.removed_pixel_share():.1%}   "
+        f"[target >= {TARGETS['removed']:.0%}]"
+    )
+    print("  relative change of every other concept's pixels:")
+    for name, value in effect.relative_changes().items():
+        if name != "lamp" and value is not None:
+            print(f"    {name:9s} {value:+.1%}")
+    print(f"  largest: {other} {change:.1%}   [target <= {TARGETS['others']:.0%}]")
+    glow = effect.glow
+    print(
+        f"  light left around removed lamp pixels (ring of {glow['radius']} px): brightening "
+        f"over the surroundings {glow['brightening_before']:.4f} before, "
+        f"{glow['brightening_after']:.4f} after = {glow['brightening_remaining']:.0%} remains"
+    )
+    ace = effect.ace(in_region=False)
+    assert ace is not None
+    print(
+        f"  ACE of the units on the lamp share (insert everywhere - ablate): {ace['ace']:+.4f} "
+        f"(inserted {ace['inserted_share']:.4f}, ablated {ace['ablated_share']:.4f}, "
+        f"unedited {ace['before_share']:.4f})"
+    )
+    iou_effect, _ = measure_effect(
+        generator, segmenter, args.layer, by_iou, "lamp", num_samples=args.samples
+    )
+    print(
+        f"\nablation of the {k} best units by IoU: {iou_effect.removed_share():.1%} removed; "
+        f"largest other change {iou_effect.largest_other_change()[0]} "
+        f"{iou_effect.largest_other_change()[1]:.1%}"
+    )
+    randoms = []
+    for order in random_orders(units_in_layer, 3, seed=0).values():
+        random_effect, _ = measure_effect(
+            generator, segmenter, args.layer, order[:k], "lamp", num_samples=args.samples
+        )
+        randoms.append(random_effect.removed_share())
+    print(
+        f"ablation of {k} random units (3 sets): {', '.join(f'{r:.1%}' for r in randoms)} "
+        f"removed (mean {np.mean(randoms):.1%})   [target < {TARGETS['random']:.0%}]"
+    )
+    box = [float(v) for v in args.region.split(",")]
+    region = box_region(int(np.sqrt(effect.image_pixels)), box)
+    in_region, _ = measure_effect(
+        generator, segmenter, args.layer, learned, "lamp", on=on, region=region,
+        num_samples=args.region_samples, description=args.region,
+    )  # fmt: skip
+    inside = in_region.ace(in_region=True)
+    assert inside is not None
+    print(
+        f"\ninsertion inside the box {args.region} ({in_region.region_pixels} px, "
+        f"{args.region_samples} samples): ACE {inside['ace']:+.4f} +- "
+        f"{inside['standard_error']:.4f} (lamp share of the box inserted "
+        f"{inside['inserted_share']:.4f}, ablated {inside['ablated_share']:.4f}, unedited "
+        f"{inside['before_share']:.4f})"
+    )
+    counts = [int(c) for c in args.curve.split(",") if int(c) <= units_in_layer]
+    orders = {
+        "learned ranking": mask.order(),
+        "IoU ranking": dissection.units_for("lamp"),
+        **random_orders(units_in_layer, 3, seed=1),
+    }
+    curve = effect_curve(
+        generator, segmenter, args.layer, "lamp", orders, counts, num_samples=args.curve_samples
+    )
+    print(f"\nlamp pixels removed by the first k units ({args.curve_samples} samples per point)")
+    print("  k      " + " ".join(f"{c:>6d}" for c in curve.counts))
+    for name in ("learned ranking", "IoU ranking"):
+        print(f"  {name[:7]:7s}" + " ".join(f"{v:6.1%}" for v in curve.removed[name]))
+    random_mean = np.mean([curve.removed[n] for n in curve.orders if n.startswith("random")], 0)
+    print("  random " + " ".join(f"{v:6.1%}" for v in random_mean))
+    FIGURES.mkdir(exist_ok=True)
+    report.line_chart(
+        FIGURES / "ablation_curve.png", curve.counts, curve.removed,
+        xlabel=f"units of {args.layer} ablated", ylabel="share of lamp pixels removed",
+        title=f"Shipped GAN: lamp removal by ablation ({args.curve_samples} samples per point)",
+        reference=TARGETS["removed"], reference_label="target 70 %",
+    )  # fmt: skip
+    _pictures(generator, effect, args.layer, learned, z_shape)
+    print(f"\npictures in {FIGURES}; {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def _pictures(
+    generator: torch.nn.Module,
+    effect: InterventionEffect,
+    layer: str,
+    units: list[int],
+    z_shape: tuple[int, ...],
+) -> None:
+    """The 8 samples with the most lamp pixels: before, after and difference in one picture."""
+    lamp = effect.before[:, effect.concept_index]
+    shown = sorted(int(i) for i in np.argsort(-lamp, kind="stable")[:8])
+    z = latents(effect.seed, shown, z_shape, stream=EFFECT_STREAM)
+    with torch.inference_mode():
+        before = generator(z)
+        with ablate(generator, layer, units):
+            after = generator(z)
+    rows = np.concatenate(
+        [
+            to_uint8_images(before, value_range=(-1.0, 1.0)),
+            to_uint8_images(after, value_range=(-1.0, 1.0)),
+            report.difference_pictures(before, after),
+        ]
+    )
+    report.save_row(FIGURES, "ablation_streets.png", rows, nrow=len(shown), scale=2)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
