@@ -4,6 +4,7 @@ Run from the repository root, once ``training/weights/`` holds the shipped model
 
     python -m benchmarks.intervention_actmax                     # layer3, learned 5 units
     python -m benchmarks.intervention_actmax --units 46,47,20,39,33
+    python -m benchmarks.intervention_actmax --sweep 8,16,24     # more units of the ranking
 
 Generator-constrained activation maximisation (DGN-AM) of the lamp area (the segmenter's mean
 lamp probability): z on the sphere of radius sqrt(128), Adam, ``--restarts`` starts. Then the
@@ -14,7 +15,9 @@ its fall (target >= 50 %), the lamp pixels the segmenter labels in those best im
 typical samples reach, and how scene-like the results are: the mean absolute pixel difference
 to the nearest of 1024 held-out real scenes, for the constrained results, the pixel-space
 results (the same objective over free pixels) and typical samples. The side-by-side picture
-goes to ``benchmarks/intervention_figures/actmax.png``.
+goes to ``benchmarks/intervention_figures/actmax.png``. With ``--sweep``, the best lamp area is
+also measured with the first k units of the ranking off, for each k: how many units it takes
+before even the best latent cannot draw a lamp.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layer", default="layer3")
     parser.add_argument("--num-units", type=int, default=5)
     parser.add_argument("--units", default=None, help="unit numbers; default: learned ranking")
+    parser.add_argument("--sweep", default="", help="numbers of ranked units to ablate too")
     parser.add_argument("--restarts", type=int, default=8)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--lr", type=float, default=0.05)
@@ -67,13 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     generator = load_pretrained("generator", weights_dir=args.weights_dir)
     segmenter = load_pretrained("segmenter", weights_dir=args.weights_dir)
     z_shape = latent_shape(generator, None)
-    if args.units:
-        units = [int(u) for u in args.units.split(",")]
+    sweep = [int(k) for k in args.sweep.split(",") if k.strip()]
+    if args.units and not sweep:
+        order = [int(u) for u in args.units.split(",")]
     else:
         mask = learn_unit_mask(
             generator, segmenter, args.layer, "lamp", steps=args.learn_steps, lr=0.05, l2=0.005
         )
-        units = mask.order()[: args.num_units]
+        order = mask.order()
+    units = [int(u) for u in args.units.split(",")] if args.units else order[: args.num_units]
     objective = concept_objective(segmenter, "lamp")
     options = {"steps": args.steps, "lr": args.lr}
     before = maximise_latent(generator, objective, restarts=args.restarts, **options)
@@ -125,6 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     ):
         print(f"  {name:28s} {_nearest_real(images, real):.3f}")
     print(f"pixel-space best lamp area: {pixels.scores.max():.4f}")
+    for k in sweep:
+        with ablate(generator, args.layer, order[:k]):
+            swept = maximise_latent(
+                generator, objective, start=torch.cat([starts, before.inputs]), **options
+            )
+            mean = _typical(generator, objective, z_shape)["mean"]
+        print(
+            f"first {k} units of the learned ranking off: best lamp area {swept.scores.max():.4f} "
+            f"({1 - swept.scores.max() / before.scores.max():.1%} lower), typical samples' mean "
+            f"{mean:.4f}"
+        )
     FIGURES.mkdir(exist_ok=True)
     rows = np.concatenate(
         [

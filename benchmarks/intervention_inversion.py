@@ -3,17 +3,19 @@
 Run from the repository root, once ``training/weights/`` holds the shipped models::
 
     python -m benchmarks.intervention_inversion                   # 32 scenes with a lit lamp
-    python -m benchmarks.intervention_inversion --units 46,47,20,39,33 --images 64
+    python -m benchmarks.intervention_inversion --order 13,30,46,47,43,37,20,33 --counts 5,8
 
 Each scene is inverted three ways: z only from the best of 64 random latents; z only from the
 shipped encoder's guess (when ``training/weights/encoder.pt`` exists); and the encoder's guess,
 then z, then layer2's features refined. Printed per way: the mean absolute pixel error and PSNR
 at each stage, and the segmenter's agreement with the exact labels on the reconstruction (next
-to its agreement on the real scene itself). Then the lamp units (learned ranking, as in
-``intervention_ablation``, unless ``--units`` names them) are switched off on the inverted
-scenes and the change is added to the real pictures: the lamp pixels the segmenter finds in
-the real scenes before and after the edit (target: >= 50 % fewer), and the share of the exact
-lamp pixels still labelled lamp. Pictures go to ``benchmarks/intervention_figures/``.
+to its agreement on the real scene itself). Then the first ``--counts`` lamp units (of the
+learned ranking, as in ``intervention_ablation``, unless ``--order`` gives it) are switched off
+on the inverted scenes and the edit is carried onto the real pictures, by mask (the
+generator's pixels where the edit changed something) and by difference (the real pixels moved
+by the generator's change): the lamp pixels the segmenter finds in the real scenes before and
+after the edit (target: >= 50 % fewer), and the share of the exact lamp pixels still labelled
+lamp. Pictures go to ``benchmarks/intervention_figures/``.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ LAMP = CONCEPTS.index("lamp")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layer", default="layer3", help="layer of the lamp units")
-    parser.add_argument("--num-units", type=int, default=5)
-    parser.add_argument("--units", default=None, help="unit numbers; default: learned ranking")
+    parser.add_argument("--counts", default="5,8", help="first k units of the ranking to ablate")
+    parser.add_argument("--order", default=None, help="unit ranking; default: learned")
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--refine-layer", default="layer2")
     parser.add_argument("--z-steps", type=int, default=300)
@@ -61,13 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     if weights_path("encoder", args.weights_dir).is_file():
         encoder = load_pretrained("encoder", weights_dir=args.weights_dir)
     z_shape = latent_shape(generator, None)
-    if args.units:
-        units = [int(u) for u in args.units.split(",")]
+    counts = [int(k) for k in args.counts.split(",")]
+    if args.order:
+        order = [int(u) for u in args.order.split(",")]
     else:
         mask = learn_unit_mask(
             generator, segmenter, args.layer, "lamp", steps=args.learn_steps, lr=0.05, l2=0.005
         )
-        units = mask.order()[: args.num_units]
+        order = mask.order()
     pool = held_out_scenes(512)
     lit = np.flatnonzero(pool.any_lamp_lit & ((pool.labels == LAMP).reshape(512, -1).sum(1) > 0))
     chosen = lit[: args.images]
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     exact = torch.from_numpy(pool.labels[chosen])
     print(
         f"shipped generator, {len(chosen)} held-out scenes with a lit lamp (of the first 512); "
-        f"lamp units {args.layer} {units}; torch threads {args.threads}"
+        f"lamp units {args.layer} {order[: max(counts)]} (ranked); torch threads {args.threads}"
     )
     with torch.no_grad():
         real_labels = segmenter(real).argmax(1)
@@ -110,32 +113,39 @@ def main(argv: list[str] | None = None) -> int:
         )
         final = inversion
     assert final is not None
-    with torch.no_grad(), final.applied(generator), ablate(generator, args.layer, units):
-        edited = generator(final.z)
-    pasted = paste(real, final.reconstructions, edited)
-    with torch.no_grad():
-        after = segmenter(pasted).argmax(1)
-        edited_labels = segmenter(edited).argmax(1)
-        recon_labels = segmenter(final.reconstructions).argmax(1)
-    before_count, after_count = int((real_labels == LAMP).sum()), int((after == LAMP).sum())
+    before_count = int((real_labels == LAMP).sum())
     exact_lamp = exact == LAMP
-    still = float(((after == LAMP) & exact_lamp).sum() / exact_lamp.sum())
-    print(f"\nedit: {args.layer} units {units} off on the last inversion, change added to the real")
-    print(
-        f"  lamp pixels (segmenter) on the real scenes: {before_count} before, {after_count} "
-        f"after = {1 - after_count / before_count:.1%} fewer   [target >= 50 %]"
-    )
-    print(
-        f"  exact lamp pixels still labelled lamp: {still:.1%}; on the generator's own "
-        f"reconstruction: {int((recon_labels == LAMP).sum())} -> "
-        f"{int((edited_labels == LAMP).sum())} lamp pixels"
-    )
-    outside = ~exact_lamp[:, None].expand_as(real)
-    print(
-        f"  mean |change| of the real pixels outside the exact lamps: "
-        f"{float((pasted - real).abs()[outside].mean()):.4f} (inside: "
-        f"{float((pasted - real).abs()[~outside].mean()):.4f})"
-    )
+    shown_edit = None
+    for k in counts:
+        units = order[:k]
+        with torch.no_grad(), final.applied(generator), ablate(generator, args.layer, units):
+            edited = generator(final.z)
+        with torch.no_grad():
+            edited_labels = segmenter(edited).argmax(1)
+            recon_labels = segmenter(final.reconstructions).argmax(1)
+        print(
+            f"\nedit: {args.layer} units {units} off ({k / 64:.1%} of the layer); on the "
+            f"generator's own reconstruction {int((recon_labels == LAMP).sum())} -> "
+            f"{int((edited_labels == LAMP).sum())} lamp pixels"
+        )
+        for mode in ("mask", "difference"):
+            pasted = paste(real, final.reconstructions, edited, mode=mode)  # type: ignore[arg-type]
+            with torch.no_grad():
+                after = segmenter(pasted).argmax(1)
+            after_count = int((after == LAMP).sum())
+            still = float(((after == LAMP) & exact_lamp).sum() / exact_lamp.sum())
+            outside = ~exact_lamp[:, None].expand_as(real)
+            print(
+                f"  paste by {mode:10s}: lamp pixels on the real scenes {before_count} -> "
+                f"{after_count} = {1 - after_count / before_count:.1%} fewer [target >= 50 %]; "
+                f"exact lamp pixels still lamp {still:.1%}; mean |change| outside the exact "
+                f"lamps {float((pasted - real).abs()[outside].mean()):.4f}, inside "
+                f"{float((pasted - real).abs()[~outside].mean()):.4f}"
+            )
+            if shown_edit is None and mode == "mask":
+                shown_edit = pasted
+    assert shown_edit is not None
+    pasted = shown_edit
     FIGURES.mkdir(exist_ok=True)
     shown = slice(0, 8)
     rows = np.concatenate(

@@ -13,6 +13,15 @@ The public surface, imported on first use (so ``python -m gan_dissect --help`` s
   :class:`IoUTally`, :class:`CeilingTally`, :class:`Upsampler`, :func:`merge_across_processes`).
 - :mod:`gan_dissect.hooks`: :func:`trace` / :func:`trace_many` to read or edit a layer inside
   a ``with`` block.
+- Intervention: :func:`ablate` / :func:`insert` (context managers that switch units off or on,
+  everywhere or in a region), :func:`unit_quantiles` (low "off" levels), :func:`box_region`;
+  :func:`measure_effect` and :func:`effect_curve` (what an edit does, through the segmenter);
+  :func:`learn_unit_mask` (rank units by a learned ablation mask).
+- :func:`maximise_latent` / :func:`maximise_pixels` with :func:`concept_objective`,
+  :func:`unit_objective`, :func:`logit_objective`: activation maximisation inside the
+  generator and over free pixels.
+- :func:`invert` (real images to latents and features; :class:`Inversion`) and :func:`paste`
+  (an edit of the inversion carried onto the real image).
 """
 
 from __future__ import annotations
@@ -38,6 +47,26 @@ _EXPORTS = {
     "merge_across_processes": "gan_dissect.stats",
     "trace": "gan_dissect.hooks",
     "trace_many": "gan_dissect.hooks",
+    "ablate": "gan_dissect.intervention",
+    "insert": "gan_dissect.intervention",
+    "intervene": "gan_dissect.intervention",
+    "unit_quantiles": "gan_dissect.intervention",
+    "box_region": "gan_dissect.intervention",
+    "measure_effect": "gan_dissect.effects",
+    "effect_curve": "gan_dissect.effects",
+    "InterventionEffect": "gan_dissect.effects",
+    "learn_unit_mask": "gan_dissect.ranking",
+    "LearnedMask": "gan_dissect.ranking",
+    "maximise_latent": "gan_dissect.actmax",
+    "maximise_pixels": "gan_dissect.actmax",
+    "concept_objective": "gan_dissect.actmax",
+    "unit_objective": "gan_dissect.actmax",
+    "logit_objective": "gan_dissect.actmax",
+    "Objective": "gan_dissect.actmax",
+    "ActmaxResult": "gan_dissect.actmax",
+    "invert": "gan_dissect.inversion",
+    "Inversion": "gan_dissect.inversion",
+    "paste": "gan_dissect.inversion",
 }
 __all__ = sorted(_EXPORTS)
 

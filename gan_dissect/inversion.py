@@ -38,7 +38,10 @@ from training.progress import progress
 
 INVERT_STREAM = 6
 """Latent stream of the random starting candidates (when no encoder gives a start)."""
-PasteMode = Literal["difference", "none"]
+PasteMode = Literal["difference", "mask", "none"]
+CHANGE_SCALE = 0.1
+"""A change of this much (mean over colours, images in [-1, 1]) makes ``paste(mode="mask")`` take
+the generator's pixel outright; smaller changes blend in proportion."""
 
 
 @dataclass
@@ -328,14 +331,26 @@ def paste(
     edited: torch.Tensor,
     mode: PasteMode = "difference",
 ) -> torch.Tensor:
-    """The edit carried onto the real image: ``real + (edited - reconstruction)`` clamped to
-    [-1, 1] (``"difference"``), so pixels the edit leaves alone stay exactly real; ``"none"``
-    returns the generator's edited image itself."""
+    """The edit carried onto the real image, in one of three ways.
+
+    ``"difference"``: ``real + (edited - reconstruction)``, clamped to [-1, 1]: every pixel the
+    edit leaves alone stays exactly real, and a changed pixel moves by what the generator's
+    pixel moved (a faint change of a blurry reconstruction stays faint on the sharp photo).
+    ``"mask"``: the generator's edited pixel where the edit changed the reconstruction, the real
+    one elsewhere: weights ``clamp(|edited - reconstruction| / CHANGE_SCALE, 0, 1)`` (colour
+    mean), grown by one pixel, so a removed object is replaced by what the generator draws
+    instead, as in GANPaint's compositing. ``"none"``: the generator's edited image itself.
+    """
     if mode == "none":
         return edited
-    if mode != "difference":
-        raise InputError(f"paste mode must be 'difference' or 'none', got {mode!r}")
-    return (real + (edited - reconstruction)).clamp(-1.0, 1.0)
+    if mode == "difference":
+        return (real + (edited - reconstruction)).clamp(-1.0, 1.0)
+    if mode == "mask":
+        change = (edited - reconstruction).abs().mean(dim=1, keepdim=True)
+        weight = (change / CHANGE_SCALE).clamp(0.0, 1.0)
+        weight = torch.nn.functional.max_pool2d(weight, 3, 1, 1)
+        return torch.lerp(real, edited, weight).clamp(-1.0, 1.0)
+    raise InputError(f"paste mode must be 'difference', 'mask' or 'none', got {mode!r}")
 
 
 def psnr(images: torch.Tensor, reference: torch.Tensor) -> np.ndarray:

@@ -78,9 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     method.add_argument("--batch-size", type=int, default=16, help="images inverted at once")
     method.add_argument(
         "--paste",
-        choices=("difference", "none"),
-        default="difference",
-        help="'difference': the real image plus the edit's change; 'none': the generator's edit",
+        choices=("difference", "mask", "none"),
+        default="mask",
+        help="'mask': the generator's edited pixels where the edit changed the image, real "
+        "elsewhere; 'difference': the real image plus the edit's change; 'none': the "
+        "generator's edited image",
     )
     add_unit_arguments(parser)
 

@@ -69,8 +69,9 @@ def test_feature_refinement_gets_closer_and_edits_apply_to_the_inverted_image(sa
     # every unit of layer2 off leaves only the output layer's bias
     bias = torch.tanh(generator.output[0].bias)[None, :, None, None].expand_as(edited)
     torch.testing.assert_close(edited, bias)
-    pasted = paste(target, result.reconstructions, again)
-    torch.testing.assert_close(pasted, target.clamp(-1, 1))  # no edit: the real image itself
+    for mode in ("difference", "mask"):  # no edit: the real image itself
+        pasted = paste(target, result.reconstructions, again, mode=mode)  # type: ignore[arg-type]
+        torch.testing.assert_close(pasted, target.clamp(-1, 1))
     assert all(not m._forward_hooks for m in generator.modules())
 
 
@@ -108,5 +109,21 @@ def test_bad_images_are_one_clear_error(sample):
         invert(generator, images * 3)
     with pytest.raises(InputError, match="no layer 'layer9'"):
         invert(generator, images, layer="layer9")
-    with pytest.raises(InputError, match="paste mode"):
+    with pytest.raises(InputError, match="paste mode must be 'difference', 'mask' or 'none'"):
         paste(images, images, images, mode="blend")  # type: ignore[arg-type]
+
+
+def test_mask_paste_takes_the_generators_pixels_only_where_the_edit_changed_something():
+    real = torch.zeros(1, 3, 8, 8)
+    reconstruction = torch.full((1, 3, 8, 8), 0.2)  # blurry: off by 0.2 everywhere
+    edited = reconstruction.clone()
+    edited[:, :, 2:4, 2:4] = -0.8  # the edit darkens a 2 x 2 patch
+    pasted = paste(real, reconstruction, edited, mode="mask")
+    assert torch.equal(pasted[:, :, 2:4, 2:4], edited[:, :, 2:4, 2:4])
+    grown = torch.zeros(8, 8, dtype=torch.bool)
+    grown[1:5, 1:5] = True  # the patch grown by a pixel takes the edit too
+    assert torch.equal(pasted[0, 0][grown], edited[0, 0][grown])
+    assert torch.equal(pasted[0, 0][~grown], real[0, 0][~grown])
+    moved = paste(real, reconstruction, edited, mode="difference")
+    torch.testing.assert_close(moved[:, :, 2, 2], torch.full((1, 3), -1.0))
+    assert torch.equal(moved[0, 0][~grown], real[0, 0][~grown])
