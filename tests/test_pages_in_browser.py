@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -214,6 +215,14 @@ def check_page(driver, page: Path, screenshot: Path | None = None) -> dict[str, 
     driver.get_log("browser")  # drop messages from earlier pages
     driver.get(page.resolve().as_uri())
     assert driver.execute_script("return document.readyState") == "complete"
+    # lazy pictures below the fold (the dissection's unit strips) load only when scrolled to
+    driver.execute_script(
+        "document.querySelectorAll('img[loading=lazy]').forEach(i => { i.loading = 'eager'; })"
+    )
+    for _ in range(100):
+        if driver.execute_script("return Array.from(document.images).every(i => i.complete)"):
+            break
+        time.sleep(0.05)
     assert driver.title, f"{page} has no title"
     references = driver.execute_script(
         "return {"
