@@ -14,7 +14,7 @@ Editing::
     result = invert(generator, images, layer="layer2")
     with result.applied(generator), ablate(generator, "layer3", lamp_units):
         edited = generator(result.z)
-    pasted = paste(images, result.reconstructions, edited)  # untouched pixels stay real
+    pasted = paste(images, result.reconstructions, edited)  # edited pixels where it changed
 
 Edits must be at ``layer`` or after it: the inverted features replace everything before.
 """
@@ -329,7 +329,7 @@ def paste(
     real: torch.Tensor,
     reconstruction: torch.Tensor,
     edited: torch.Tensor,
-    mode: PasteMode = "difference",
+    mode: PasteMode = "mask",
 ) -> torch.Tensor:
     """The edit carried onto the real image, in one of three ways.
 

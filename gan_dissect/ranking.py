@@ -4,9 +4,9 @@ Dissection ranks units by IoU with a concept; a unit can coincide with lamps wit
 them, and a lamp can be drawn by several units together. :func:`learn_unit_mask` instead
 optimises a soft mask ``a`` in [0, 1] over the units so that ablating them,
 ``r' = (1 - a) r + a * off``, removes as much of the concept as possible, with an L2 penalty on
-``a`` so that units that do not help are left alone; units are then ranked by ``a`` (the ACE
-optimisation of the reference code, CSAILVision/gandissect ``aceoptimize``: Adam, ``a`` clamped
-to [0, 1] after each step, optionally started from the IoU ranking). The concept is measured
+``a`` so that units that do not help are left alone; units are then ranked by ``a`` (after the
+unit-mask optimisation of the reference code, CSAILVision/gandissect: Adam, ``a`` clamped to
+[0, 1] after each step, optionally started from the IoU ranking). The concept is measured
 softly, through the segmenter's probability of the concept at the pixels where it was, so that
 the loss has a gradient.
 """
@@ -43,14 +43,6 @@ def concept_probability(
     return _probabilities(segmenter, images)[:, concept]
 
 
-def soft_shares(
-    segmenter: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor
-) -> torch.Tensor:
-    """Each concept's soft share of the pixels (C,): its probability averaged over all pixels
-    of all images, a differentiable stand-in for the share of pixels labelled with it."""
-    return _probabilities(segmenter, images).mean(dim=(0, 2, 3))
-
-
 def _probabilities(
     segmenter: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor
 ) -> torch.Tensor:
@@ -68,9 +60,9 @@ class LearnedMask:
     """A learned per-unit ablation strength and its history.
 
     ``strength[u]`` in [0, 1]: how much ablating unit u helped remove the concept, net of the
-    penalty. ``history`` holds, every ``record_every`` steps, the remaining soft share of the
-    concept (1: nothing removed), the mean relative change of the other concepts and the
-    penalty.
+    penalty. ``history`` holds, every ``record_every`` steps, the share of the concept's
+    probability that survives where it was (1: nothing removed), the mean relative change of
+    the other concepts' soft shares and the penalty.
     """
 
     layer: str
