@@ -33,11 +33,16 @@ test: lint browser
 demo: $(STAMP)
 	@mkdir -p $(DEMO)
 	$(BIN)/python -m surrogate lime --config configs/lime_tabular.yaml --out $(DEMO)/lime_tabular
-	$(BIN)/python -m surrogate lime --config configs/lime_scenes.yaml --out $(DEMO)/lime_scenes
-	$(BIN)/python -m surrogate prototypes --config configs/prototypes.yaml --out $(DEMO)/prototypes
-	$(BIN)/python -m gan_dissect dissect --config configs/dissect.yaml --out $(DEMO)/dissect
 	$(BIN)/python -m surrogate tree --out $(DEMO)/tree
-	$(BIN)/python -m gan_dissect ablate --config configs/ablate_demo.yaml --dissection $(DEMO)/dissect --out $(DEMO)/ablate && $(BIN)/python -m gan_dissect actmax --config configs/actmax_demo.yaml --units $(DEMO)/ablate --out $(DEMO)/actmax && $(BIN)/python -m gan_dissect invert --config configs/invert_demo.yaml --units $(DEMO)/ablate --out $(DEMO)/invert
+	$(BIN)/python -m surrogate prototypes --config configs/prototypes.yaml --out $(DEMO)/prototypes
+	$(BIN)/python -m surrogate lime --config configs/lime_scenes.yaml --out $(DEMO)/lime_scenes
+	$(BIN)/python -m gan_dissect dissect --config configs/dissect.yaml --out $(DEMO)/dissect
+	$(BIN)/python -m gan_dissect ablate --config configs/ablate_demo.yaml \
+		--dissection $(DEMO)/dissect --out $(DEMO)/ablate
+	$(BIN)/python -m gan_dissect actmax --config configs/actmax_demo.yaml \
+		--units $(DEMO)/ablate --out $(DEMO)/actmax
+	$(BIN)/python -m gan_dissect invert --config configs/invert_demo.yaml \
+		--units $(DEMO)/ablate --out $(DEMO)/invert
 	$(BIN)/python -m training index $(DEMO) --title "seethrough demo" >/dev/null
 	@echo "Demo report: $(CURDIR)/$(DEMO)/index.html"
 

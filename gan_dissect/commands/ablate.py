@@ -42,7 +42,7 @@ from gan_dissect.effects import (
 from gan_dissect.intervention import ablate, insert
 from training.devices import module_device, resolve_device
 from training.errors import ConfigError
-from training.runs import RunFolder
+from training.runs import RunFolder, display_command
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     page.write(
         title=f"Ablation of {choice.concept} units",
         subtitle=f"{choice.describe()}; {args.num_samples} samples",
-        command=" ".join(run_folder.command),
+        command=display_command(run_folder.command),
         intro=(
             f"Switching {len(choice.units)} units of {choice.layer} off (to "
             f"{_describe(choice.values_for_record()['off'])}) on {args.num_samples} generated "
@@ -148,6 +148,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         ),
         home="../index.html",
     )
+    run_folder.extra["preview"] = "with_and_without.png"
     run_folder.extra["title"] = f"Ablation of {choice.concept} units"
     run_folder.extra["summary"] = (
         f"{choice.layer} units {choice.units}: {report.percent(effect.removed_share())} of "
@@ -418,6 +419,11 @@ def _sections(
     ):
         src, width = report.save_row(folder, name, pictures, nrow=len(shown))
         blocks.append(report.figure(src, label=label, width=width))
+    # The runs index's thumbnail: four streets above, the same streets without lamps below.
+    count = min(4, len(shown))
+    report.save_row(
+        folder, "with_and_without.png", torch.cat([before[:count], after[:count]]), nrow=count
+    )
 
 
 def _shown_samples(effect: InterventionEffect, count: int) -> list[int]:

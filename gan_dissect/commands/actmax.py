@@ -42,7 +42,7 @@ from gan_dissect.dissection import Segmentation, latents
 from gan_dissect.intervention import ablate
 from training.devices import module_device, resolve_device
 from training.errors import ConfigError
-from training.runs import RunFolder
+from training.runs import RunFolder, display_command
 
 REAL_SCENES = 512
 """Held-out real scenes against which the realism of every result is measured."""
@@ -177,6 +177,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         typical_after,
         realism,
     )
+    run_folder.extra["preview"] = "constrained.png"
     run_folder.extra["title"] = f"Activation maximisation: {objective.name}"
     summary = f"best {objective.name} {constrained.scores.max():.4g} in the generator"
     if under is not None:
@@ -408,7 +409,7 @@ def _write_page(
         subtitle=f"{args.restarts} restarts, {args.steps} steps, z on the {args.constraint}"
         if args.constraint == "sphere"
         else f"{args.restarts} restarts, L2 weight {args.l2_weight}",
-        command=" ".join(run_folder.command),
+        command=display_command(run_folder.command),
         intro=(
             "Generator-constrained activation maximisation (DGN-AM): the image that maximises "
             f"{objective.name} among the images the generator can draw, compared with free "

@@ -33,7 +33,7 @@ from gan_dissect.intervention import ablate
 from gan_dissect.inversion import FeatureLoss, Inversion, invert, paste, psnr
 from training.devices import module_device, resolve_device
 from training.errors import CheckpointError, ConfigError
-from training.runs import RunFolder
+from training.runs import RunFolder, display_command
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -147,6 +147,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     }
     run_folder.write_json("invert.json", record)
     _write_page(run_folder, args, real, inversion, edited, pasted, choice, measures)
+    run_folder.extra["preview"] = "edited_real.png"
     run_folder.extra["title"] = f"Inversion and {choice.concept} removal on real scenes"
     lamp = measures["concept_pixels"]
     run_folder.extra["summary"] = (
@@ -380,7 +381,7 @@ def _write_page(
     page.write(
         title=f"Inversion and {choice.concept} removal on real scenes",
         subtitle=f"{n} held-out scenes; encoder {args.encoder}; refined layer {args.refine_layer}",
-        command=" ".join(run_folder.command),
+        command=display_command(run_folder.command),
         intro=(
             'Real scenes are inverted into the generator (Bau et al. 2019, "Seeing what a GAN '
             'cannot generate") so that the same unit ablation that removes a concept from '
