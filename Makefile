@@ -31,7 +31,7 @@ test: lint browser
 	SEETHROUGH_PROGRESS=0 $(BIN)/python -m pytest
 
 demo: $(STAMP)
-	@mkdir -p $(DEMO)
+	@rm -rf $(DEMO) && mkdir -p $(DEMO)  # a fresh demo: no report of an earlier one lingers
 	$(BIN)/python -m surrogate lime --config configs/lime_tabular.yaml --out $(DEMO)/lime_tabular
 	$(BIN)/python -m surrogate tree --out $(DEMO)/tree
 	$(BIN)/python -m surrogate prototypes --config configs/prototypes.yaml --out $(DEMO)/prototypes
@@ -54,3 +54,16 @@ clean:
 .PHONY: train
 train: $(STAMP)
 	PYTHON=$(BIN)/python scripts/train_all.sh
+
+# Copy the README's pictures from the demo run (after `make demo`).
+.PHONY: readme-pictures
+readme-pictures:
+	cp $(DEMO)/lime_scenes/row1_overlay.png docs/images/lime_lamp_classifier.png
+	cp $(DEMO)/prototypes/prototypes.png docs/images/prototypes.png
+	cp $(DEMO)/ablate/with_and_without.png docs/images/lamps_removed.png
+	cp $(DEMO)/invert/difference.png docs/images/real_edit_difference.png
+	cp $(DEMO)/invert/real.png docs/images/real_scenes.png
+	cp $(DEMO)/invert/edited_real.png docs/images/real_scenes_edited.png
+	cp $(DEMO)/actmax/constrained.png docs/images/actmax_constrained.png
+	cp $(DEMO)/actmax/pixels.png docs/images/actmax_pixels.png
+	cp $(DEMO)/screenshots/index.png docs/images/demo_index.png
