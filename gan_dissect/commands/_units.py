@@ -18,7 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_dissect.commands.dissect import SHIPPED, load_generator, load_segmenter
+from gan_dissect.commands.dissect import (
+    load_generator,
+    load_segmenter,
+)
 from gan_dissect.dissection import (
     DissectionResult,
     Segmentation,
@@ -32,27 +35,6 @@ from gan_dissect.ranking import LearnedMask, learn_unit_mask
 from training.errors import ConfigError, InputError
 
 EFFECT_FILE = "effect.json"
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--generator, --segmenter, --concepts and --z-shape, as the dissect command has them."""
-    models = parser.add_argument_group("models")
-    models.add_argument(
-        "--generator",
-        default=SHIPPED,
-        help="'shipped' (the project's GAN) or package.module:factory of a torch.nn.Module "
-        "mapping latents to images (N, 3, H, W) in [-1, 1]",
-    )
-    models.add_argument(
-        "--segmenter",
-        default=SHIPPED,
-        help="'shipped' or package.module:factory of images -> class scores (N, C, H, W) "
-        "with a 'concepts' attribute (or give --concepts)",
-    )
-    models.add_argument("--concepts", default=None, help="comma-separated concept names")
-    models.add_argument(
-        "--z-shape", default=None, help="latent shape, e.g. 128; None: the generator's z_dim"
-    )
 
 
 def add_unit_arguments(parser: argparse.ArgumentParser) -> None:

@@ -22,7 +22,6 @@ from gan_dissect.commands import _report as report
 from gan_dissect.commands._units import (
     EFFECT_FILE,
     UnitChoice,
-    add_model_arguments,
     add_unit_arguments,
     choose_units,
     load_models,
@@ -30,6 +29,7 @@ from gan_dissect.commands._units import (
     split,
     z_shape_of,
 )
+from gan_dissect.commands.dissect import add_model_arguments
 from gan_dissect.dissection import latents
 from gan_dissect.effects import (
     EFFECT_STREAM,

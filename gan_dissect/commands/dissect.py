@@ -42,9 +42,12 @@ from training.runs import RunFolder, display_command
 SHIPPED = "shipped"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``python -m gan_dissect dissect``."""
-    models = parser.add_argument_group("what to dissect")
+def add_model_arguments(
+    parser: argparse.ArgumentParser, title: str = "models"
+) -> argparse._ArgumentGroup:
+    """--generator, --segmenter, --concepts and --z-shape, shared by every gan_dissect command;
+    returns their argument group so that a command can add its own model options to it."""
+    models = parser.add_argument_group(title)
     models.add_argument(
         "--generator",
         default=SHIPPED,
@@ -57,17 +60,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="'shipped' or package.module:factory of images -> labels (N, H, W) or scores "
         "(N, C, H, W), with a 'concepts' attribute (or give --concepts)",
     )
-    models.add_argument(
-        "--layers",
-        default="auto",
-        help="comma-separated layer names (named_modules), or 'auto': every top-level module "
-        "whose output is a feature map smaller than the image",
-    )
     models.add_argument("--concepts", default=None, help="comma-separated concept names")
     models.add_argument(
         "--z-shape",
         default=None,
         help="latent shape, e.g. 128 or 128,1,1; None: the generator's z_dim",
+    )
+    return models
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``python -m gan_dissect dissect``."""
+    models = add_model_arguments(parser, "what to dissect")
+    models.add_argument(
+        "--layers",
+        default="auto",
+        help="comma-separated layer names (named_modules), or 'auto': every top-level module "
+        "whose output is a feature map smaller than the image",
     )
     method = parser.add_argument_group("method")
     method.add_argument("--num-samples", type=int, default=1000, help="samples to dissect")

@@ -21,12 +21,12 @@ import torch
 from gan_dissect.commands import _report as report
 from gan_dissect.commands._units import (
     UnitChoice,
-    add_model_arguments,
     add_unit_arguments,
     choose_units,
     load_models,
     z_shape_of,
 )
+from gan_dissect.commands.dissect import add_model_arguments
 from gan_dissect.dissection import Segmentation
 from gan_dissect.hooks import find_layer
 from gan_dissect.intervention import ablate
