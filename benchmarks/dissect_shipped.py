@@ -22,10 +22,11 @@ import sys
 import numpy as np
 import torch
 
+from benchmarks.shipped_models import add_shipped_options, load_shipped
 from gan_dissect.commands.dissect import choose_layers
 from gan_dissect.dissection import DissectionResult, dissect, dissect_layers, latent_shape
 from gan_dissect.synthetic import ShuffledUnits
-from training.pretrained import build_module, load_pretrained, read_model_card
+from training.pretrained import build_module, read_model_card
 
 TARGET = 0.4  # lamp units at >= 0.4 of the layer's ceiling
 
@@ -50,13 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--weights-dir", default=None, help="folder of the shipped models")
+    add_shipped_options(parser, threads=2)
     args = parser.parse_args(argv)
-    os.environ.setdefault("SEETHROUGH_PROGRESS", "0")
-    torch.set_num_threads(args.threads)
-    generator = load_pretrained("generator", weights_dir=args.weights_dir)
-    segmenter = load_pretrained("segmenter", weights_dir=args.weights_dir)
+    generator, segmenter = load_shipped(args)
     z_shape = latent_shape(generator, None)
     layers = choose_layers(generator, "auto", z_shape)
     print(

@@ -20,13 +20,13 @@ units inside a pixel box, and the effect-versus-units curve of the three ranking
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.shipped_models import add_shipped_options, load_shipped
 from gan_dissect.commands import _report as report
 from gan_dissect.dissection import dissect, latent_shape, latents
 from gan_dissect.effects import (
@@ -39,7 +39,6 @@ from gan_dissect.effects import (
 from gan_dissect.intervention import ablate, box_region
 from gan_dissect.ranking import learn_unit_mask
 from training.images import to_uint8_images
-from training.pretrained import load_pretrained
 
 FIGURES = Path(__file__).resolve().parent / "intervention_figures"
 TARGETS = {"removed": 0.70, "others": 0.10, "random": 0.10}
@@ -66,14 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--curve", default="1,2,3,5,8,12,16,24")
     parser.add_argument("--curve-samples", type=int, default=300)
     parser.add_argument("--learn-steps", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--weights-dir", default=None, help="folder of the shipped models")
+    add_shipped_options(parser)
     args = parser.parse_args(argv)
-    os.environ.setdefault("SEETHROUGH_PROGRESS", "0")
-    torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    generator = load_pretrained("generator", weights_dir=args.weights_dir)
-    segmenter = load_pretrained("segmenter", weights_dir=args.weights_dir)
+    generator, segmenter = load_shipped(args)
     z_shape = latent_shape(generator, None)
     dissection = dissect(generator, segmenter, args.layer, num_samples=1000, batch_size=50)
     lamp = dissection.concept_index("lamp")

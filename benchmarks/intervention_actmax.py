@@ -23,13 +23,13 @@ before even the best latent cannot draw a lamp.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.shipped_models import add_shipped_options, load_shipped
 from gan_dissect.actmax import (
     ACTMAX_STREAM,
     concept_objective,
@@ -41,7 +41,6 @@ from gan_dissect.dissection import latent_shape, latents
 from gan_dissect.intervention import ablate
 from gan_dissect.ranking import learn_unit_mask
 from training.images import to_uint8_images
-from training.pretrained import load_pretrained
 from training.scenes import held_out_scenes
 
 FIGURES = Path(__file__).resolve().parent / "intervention_figures"
@@ -62,14 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--learn-steps", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--weights-dir", default=None, help="folder of the shipped models")
+    add_shipped_options(parser)
     args = parser.parse_args(argv)
-    os.environ.setdefault("SEETHROUGH_PROGRESS", "0")
-    torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    generator = load_pretrained("generator", weights_dir=args.weights_dir)
-    segmenter = load_pretrained("segmenter", weights_dir=args.weights_dir)
+    generator, segmenter = load_shipped(args)
     z_shape = latent_shape(generator, None)
     sweep = [int(k) for k in args.sweep.split(",") if k.strip()]
     if args.units and not sweep:

@@ -21,13 +21,13 @@ lamp. Pictures go to ``benchmarks/intervention_figures/``.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.shipped_models import add_shipped_options, load_shipped
 from gan_dissect.commands import _report as report
 from gan_dissect.dissection import latent_shape
 from gan_dissect.intervention import ablate
@@ -51,14 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--z-steps", type=int, default=300)
     parser.add_argument("--feature-steps", type=int, default=200)
     parser.add_argument("--learn-steps", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--weights-dir", default=None, help="folder of the shipped models")
+    add_shipped_options(parser)
     args = parser.parse_args(argv)
-    os.environ.setdefault("SEETHROUGH_PROGRESS", "0")
-    torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    generator = load_pretrained("generator", weights_dir=args.weights_dir)
-    segmenter = load_pretrained("segmenter", weights_dir=args.weights_dir)
+    generator, segmenter = load_shipped(args)
     encoder = None
     if weights_path("encoder", args.weights_dir).is_file():
         encoder = load_pretrained("encoder", weights_dir=args.weights_dir)

@@ -17,16 +17,14 @@ best set removes the most lamp is the one the ablate configs use.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import numpy as np
-import torch
 
+from benchmarks.shipped_models import add_shipped_options, load_shipped
 from gan_dissect.dissection import dissect_layers, latent_shape
 from gan_dissect.effects import measure_effect, random_orders
 from gan_dissect.ranking import learn_unit_mask
-from training.pretrained import load_pretrained
 
 BUDGET = 0.08  # at most 8 % of a layer's units
 
@@ -37,13 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=300, help="samples measured per set")
     parser.add_argument("--dissect-samples", type=int, default=1000)
     parser.add_argument("--learn-steps", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--weights-dir", default=None, help="folder of the shipped models")
+    add_shipped_options(parser)
     args = parser.parse_args(argv)
-    os.environ.setdefault("SEETHROUGH_PROGRESS", "0")
-    torch.set_num_threads(args.threads)
-    generator = load_pretrained("generator", weights_dir=args.weights_dir)
-    segmenter = load_pretrained("segmenter", weights_dir=args.weights_dir)
+    generator, segmenter = load_shipped(args)
     z_shape = latent_shape(generator, None)
     layers = [name.strip() for name in args.layers.split(",")]
     started = time.perf_counter()
