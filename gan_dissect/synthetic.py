@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from training.errors import InputError
+from training.models import Generator, Segmenter
 
 SCENE_CONCEPTS = ("sky", "building", "road", "lamp")
 SCENE_COLORS = ((90, 140, 220), (140, 90, 60), (100, 100, 100), (250, 220, 60))
@@ -321,101 +322,25 @@ class ShuffledUnits(nn.Module):
         return images
 
 
-def _upsample_block(in_channels: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
-
-
-class DCGANStandIn(nn.Module):
-    """An untrained DCGAN generator of the shipped one's shape: z (N, 128) to (N, 3, 64, 64).
-
-    Layers ``layer1`` .. ``layer4`` give 256 @ 4, 128 @ 8, 64 @ 16 and 32 @ 32 px, then
-    ``output``; weights are the DCGAN initialisation drawn from ``seed``.
+class DCGANStandIn(Generator):
+    """An untrained generator of the shipped one's architecture (:class:`training.models.
+    Generator`, 64 px): z (N, 128) to (N, 3, 64, 64), layers ``layer1`` .. ``layer4`` of 256 @ 4,
+    128 @ 8, 64 @ 16 and 32 @ 32 px, then ``output``; DCGAN initialisation drawn from ``seed``.
     """
 
     def __init__(self, z_dim: int = 128, width: int = 32, seed: int = 0) -> None:
-        super().__init__()
-        self.z_dim = z_dim
         with torch.random.fork_rng():  # seeded weights without touching the caller's RNG
             torch.manual_seed(seed)
-            self._build(z_dim, width)
+            super().__init__(z_dim=z_dim, size=64, width=width)
         self.eval()
 
-    def _build(self, z_dim: int, width: int) -> None:
-        self.layer1 = nn.Sequential(
-            nn.ConvTranspose2d(z_dim, 8 * width, 4, 1, 0, bias=False),
-            nn.BatchNorm2d(8 * width),
-            nn.ReLU(inplace=True),
-        )
-        self.layer2 = _upsample_block(8 * width, 4 * width)
-        self.layer3 = _upsample_block(4 * width, 2 * width)
-        self.layer4 = _upsample_block(2 * width, width)
-        self.output = nn.Sequential(nn.ConvTranspose2d(width, 3, 4, 2, 1), nn.Tanh())
-        for module in self.modules():
-            if isinstance(module, nn.ConvTranspose2d):
-                nn.init.normal_(module.weight, 0.0, 0.02)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.normal_(module.weight, 1.0, 0.02)
-                nn.init.zeros_(module.bias)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = z.reshape(z.shape[0], self.z_dim, 1, 1)
-        for block in (self.layer1, self.layer2, self.layer3, self.layer4, self.output):
-            x = block(x)
-        return x
-
-
-def _conv_pair(in_channels: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
-
-
-def _up(x: torch.Tensor) -> torch.Tensor:
-    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-
-
-class UNetStandIn(nn.Module):
-    """An untrained U-Net of the shipped segmenter's layout and cost (three poolings, two
-    conv-BN-ReLU per block, bilinear upsampling): images to scores (N, 8, H, W)."""
+class UNetStandIn(Segmenter):
+    """An untrained U-Net of the shipped segmenter's architecture and cost
+    (:class:`training.models.Segmenter`): images to scores (N, 8, H, W), weights from ``seed``."""
 
     def __init__(self, width: int = 16, seed: int = 0) -> None:
-        super().__init__()
-        self.concepts = list(STANDIN_CONCEPTS)
         with torch.random.fork_rng():  # seeded weights without touching the caller's RNG
             torch.manual_seed(seed)
-            self._build(width)
+            super().__init__(width=width, concepts=STANDIN_CONCEPTS)
         self.eval()
-
-    def _build(self, w: int) -> None:
-        self.enc1, self.enc2, self.enc3 = (
-            _conv_pair(3, w),
-            _conv_pair(w, 2 * w),
-            _conv_pair(2 * w, 4 * w),
-        )
-        self.bottleneck = _conv_pair(4 * w, 4 * w)
-        self.dec3, self.dec2, self.dec1 = (
-            _conv_pair(8 * w, 2 * w),
-            _conv_pair(4 * w, w),
-            _conv_pair(2 * w, w),
-        )
-        self.head = nn.Conv2d(w, len(self.concepts), 1)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        e1 = self.enc1(images)
-        e2 = self.enc2(F.max_pool2d(e1, 2))
-        e3 = self.enc3(F.max_pool2d(e2, 2))
-        b = self.bottleneck(F.max_pool2d(e3, 2))
-        d3 = self.dec3(torch.cat([_up(b), e3], 1))
-        d2 = self.dec2(torch.cat([_up(d3), e2], 1))
-        d1 = self.dec1(torch.cat([_up(d2), e1], 1))
-        scores: torch.Tensor = self.head(d1)
-        return scores
