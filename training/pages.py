@@ -82,10 +82,7 @@ def write_report(
     stands for it in the index. The page links back to the index one folder up and ends with the
     command that made it.
     """
-    run.extra["title"] = title
-    run.extra["summary"] = summary
-    if preview is not None:
-        run.extra["preview"] = preview
+    run.describe(title, summary, preview)
     context.setdefault("subtitle", summary)
     context.setdefault("home", "../index.html")
     context.setdefault("command", display_command(run.command))

@@ -159,6 +159,14 @@ class RunFolder:
         """Write a text file into the run."""
         return atomic_write_text(self.path(name), text)
 
+    def describe(self, title: str, summary: str, preview: str | None = None) -> None:
+        """What a runs index shows of this run (kept in ``run.json``): a title, a one-line
+        summary, and ``preview``, the picture inside the run that stands for it."""
+        self.extra["title"] = title
+        self.extra["summary"] = summary
+        if preview is not None:
+            self.extra["preview"] = preview
+
     def __enter__(self) -> RunFolder:
         _check_replaceable(self.out)
         self.out.parent.mkdir(parents=True, exist_ok=True)

@@ -135,8 +135,9 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     page = report.Page(run_folder.root)
     _headline(page, effect, in_region, curve, choice)
     _sections(page, args, generator, choice, effect, in_region, curve, region, z_shape)
+    title = f"Ablation of {choice.concept} units"
     page.write(
-        title=f"Ablation of {choice.concept} units",
+        title=title,
         subtitle=f"{choice.describe()}; {args.num_samples} samples",
         command=display_command(run_folder.command),
         intro=(
@@ -148,12 +149,12 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         ),
         home="../index.html",
     )
-    run_folder.extra["preview"] = "with_and_without.png"
-    run_folder.extra["title"] = f"Ablation of {choice.concept} units"
-    run_folder.extra["summary"] = (
+    run_folder.describe(
+        title,
         f"{choice.layer} units {choice.units}: {report.percent(effect.removed_share())} of "
         f"{choice.concept} pixels removed over {args.num_samples} samples; largest other change "
-        f"{effect.largest_other_change()[0]} {report.percent(effect.largest_other_change()[1])}"
+        f"{effect.largest_other_change()[0]} {report.percent(effect.largest_other_change()[1])}",
+        preview="with_and_without.png",
     )
 
 

@@ -177,8 +177,6 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         typical_after,
         realism,
     )
-    run_folder.extra["preview"] = "constrained.png"
-    run_folder.extra["title"] = f"Activation maximisation: {objective.name}"
     summary = f"best {objective.name} {constrained.scores.max():.4g} in the generator"
     if under is not None:
         summary += (
@@ -187,7 +185,9 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         )
     if pixels is not None:
         summary += f"; {pixels.scores.max():.4g} in pixel space"
-    run_folder.extra["summary"] = summary
+    run_folder.describe(
+        f"Activation maximisation: {objective.name}", summary, preview="constrained.png"
+    )
 
 
 def parse_objective(

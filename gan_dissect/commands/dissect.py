@@ -157,9 +157,9 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         command=display_command(run_folder.command),
         home="../index.html",
     )
-    run_folder.extra["title"] = "GAN dissection"
-    run_folder.extra["summary"] = summarise(results)
-    run_folder.extra["preview"] = _preview(run_folder.root, results)
+    run_folder.describe(
+        "GAN dissection", summarise(results), preview=_preview(run_folder.root, results)
+    )
     if checkpoint is not None:
         for path in checkpoint.parent.glob(f"{checkpoint.name}*"):
             path.unlink()

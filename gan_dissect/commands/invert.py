@@ -147,13 +147,13 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     }
     run_folder.write_json("invert.json", record)
     _write_page(run_folder, args, real, inversion, edited, pasted, choice, measures)
-    run_folder.extra["preview"] = "edited_real.png"
-    run_folder.extra["title"] = f"Inversion and {choice.concept} removal on real scenes"
     lamp = measures["concept_pixels"]
-    run_folder.extra["summary"] = (
+    run_folder.describe(
+        f"Inversion and {choice.concept} removal on real scenes",
         f"{args.num_images} held-out scenes: reconstruction L1 {measures['pixel_l1']:.3f}, "
         f"PSNR {measures['psnr_db']:.1f} dB; {choice.concept} pixels on the real images "
-        f"{lamp['real']} -> {lamp['edited_real']} ({report.percent(lamp['fall'])} fewer)"
+        f"{lamp['real']} -> {lamp['edited_real']} ({report.percent(lamp['fall'])} fewer)",
+        preview="edited_real.png",
     )
 
 
