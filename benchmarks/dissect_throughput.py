@@ -5,9 +5,10 @@ Run from the repository root::
     python -m benchmarks.dissect_throughput                          # layer3, 1k and 10k samples
     python -m benchmarks.dissect_throughput --layers layer1 layer2 layer3 layer4 --samples 1000
 
-The generator is an untrained DCGAN of the shipped one's shape (z 128 -> 256@4, 128@8, 64@16,
-32@32 -> 3@64 px) and the segmenter an untrained U-Net of the shipped one's size (8 concepts at
-64 px); weights do not change the work done, so speed and memory are those of the shipped pair.
+The generator is an untrained DCGAN of the shipped one's shape (``--generator-width 64``: z 128
+-> 512@4, 256@8, 128@16, 64@32 -> 3@64 px; width 32 halves every layer) and the segmenter an
+untrained U-Net of the shipped one's size (8 concepts at 64 px); weights do not change the work
+done, so speed and memory are those of the shipped pair.
 A full dissection of one layer is timed: the quantile pass and the IoU pass over all samples
 (the generator runs twice per sample, the segmenter once), from the first batch to the result.
 Throughput is samples per minute of that whole run.
@@ -42,14 +43,14 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _child(layer: str, samples: int, batch_size: int, threads: int) -> dict[str, Any]:
+def _child(layer: str, samples: int, batch_size: int, threads: int, width: int) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(threads)
     from gan_dissect.dissection import dissect
     from gan_dissect.synthetic import DCGANStandIn, UNetStandIn
 
-    generator, segmenter = DCGANStandIn(), UNetStandIn()
+    generator, segmenter = DCGANStandIn(width=width), UNetStandIn()
     dissect(generator, segmenter, layer, num_samples=100, batch_size=batch_size)  # warm-up
     rss_warm = _peak_rss_mb()
     load_before = os.getloadavg()
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", nargs="+", type=int, default=[1000, 10000])
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--generator-width", type=int, default=64, help="64: the shipped one")
     parser.add_argument(
         "--omp-wait-policy",
         default="PASSIVE",
@@ -95,12 +97,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_child(args.layers[0], args.samples[0], args.batch_size, args.threads)))
+        row = _child(
+            args.layers[0], args.samples[0], args.batch_size, args.threads, args.generator_width
+        )
+        print(json.dumps(row))
         return 0
     env = {**os.environ, "SEETHROUGH_PROGRESS": "0"}
     if args.omp_wait_policy:
         env["OMP_WAIT_POLICY"] = args.omp_wait_policy
-    print(f"torch threads {args.threads}, OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(unset)')}")
+    print(
+        f"generator width {args.generator_width}, torch threads {args.threads}, "
+        f"OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(unset)')}"
+    )
     print(
         f"{'layer':7} {'units':>5} {'samples':>8} {'seconds':>8} {'samples/min':>11} "
         f"{'RSS warm MB':>11} {'RSS peak MB':>11} {'added MB':>8} {'stats MB':>8}  "
@@ -121,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                 str(args.batch_size),
                 "--threads",
                 str(args.threads),
+                "--generator-width",
+                str(args.generator_width),
             ]
             output = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
             row = json.loads(output.stdout.strip().splitlines()[-1])

@@ -2,8 +2,8 @@
 
 Run from the repository root, once ``training/weights/`` holds the shipped models::
 
-    python -m benchmarks.intervention_ablation                 # layer3, 5 units, 1000 samples
-    python -m benchmarks.intervention_ablation --layer layer4 --units 2
+    python -m benchmarks.intervention_ablation       # layer3, 8 % of its units, 1000 samples
+    python -m benchmarks.intervention_ablation --layer layer4 --units 4
 
 The units (at most 8 % of the layer) are the first of a learned ablation mask (Adam on a soft
 mask over the units with an L2 penalty, on latents of their own stream), beside the first by
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.shipped_models import add_shipped_options, load_shipped
+from benchmarks.shipped_models import add_shipped_options, load_shipped, unit_budget
 from gan_dissect.commands import _report as report
 from gan_dissect.dissection import dissect, latent_shape, latents
 from gan_dissect.effects import (
@@ -58,13 +58,16 @@ def _interval(effect: InterventionEffect, rounds: int = 1000) -> tuple[float, fl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layer", default="layer3")
-    parser.add_argument("--units", type=int, default=5, help="units ablated (8 %% of layer3)")
+    parser.add_argument("--units", type=int, default=None, help="units ablated (8 %% of the layer)")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--region", default="0,32,32,64", help="insertion box x0,y0,x1,y1")
     parser.add_argument("--region-samples", type=int, default=500)
     parser.add_argument("--curve", default="1,2,3,5,8,12,16,24")
     parser.add_argument("--curve-samples", type=int, default=300)
     parser.add_argument("--learn-steps", type=int, default=200)
+    parser.add_argument(
+        "--keep-others", type=float, default=0.0, help="learned mask: penalty on other concepts"
+    )
     add_shipped_options(parser)
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -72,9 +75,17 @@ def main(argv: list[str] | None = None) -> int:
     z_shape = latent_shape(generator, None)
     dissection = dissect(generator, segmenter, args.layer, num_samples=1000, batch_size=50)
     lamp = dissection.concept_index("lamp")
-    units_in_layer, k = dissection.units, args.units
+    units_in_layer = dissection.units
+    k = unit_budget(units_in_layer, args.units)
     mask = learn_unit_mask(
-        generator, segmenter, args.layer, "lamp", steps=args.learn_steps, lr=0.05, l2=0.005
+        generator,
+        segmenter,
+        args.layer,
+        "lamp",
+        steps=args.learn_steps,
+        lr=0.05,
+        l2=0.005,
+        keep_others=args.keep_others,
     )
     learned = mask.order()[:k]
     by_iou = dissection.units_for("lamp")[:k]

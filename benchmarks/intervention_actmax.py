@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.shipped_models import add_shipped_options, load_shipped
+from benchmarks.shipped_models import add_shipped_options, load_shipped, unit_budget
 from gan_dissect.actmax import (
     ACTMAX_STREAM,
     concept_objective,
@@ -54,7 +54,7 @@ def _nearest_real(images: torch.Tensor, real: torch.Tensor) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layer", default="layer3")
-    parser.add_argument("--num-units", type=int, default=5)
+    parser.add_argument("--num-units", type=int, default=None, help="default: 8 %% of the layer")
     parser.add_argument("--units", default=None, help="unit numbers; default: learned ranking")
     parser.add_argument("--sweep", default="", help="numbers of ranked units to ablate too")
     parser.add_argument("--restarts", type=int, default=8)
@@ -74,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
             generator, segmenter, args.layer, "lamp", steps=args.learn_steps, lr=0.05, l2=0.005
         )
         order = mask.order()
-    units = [int(u) for u in args.units.split(",")] if args.units else order[: args.num_units]
+    if args.units:
+        units = [int(u) for u in args.units.split(",")]
+    else:
+        units = order[: unit_budget(len(order), args.num_units)]
     objective = concept_objective(segmenter, "lamp")
     options = {"steps": args.steps, "lr": args.lr}
     before = maximise_latent(generator, objective, restarts=args.restarts, **options)

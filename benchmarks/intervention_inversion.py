@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.shipped_models import add_shipped_options, load_shipped
+from benchmarks.shipped_models import add_shipped_options, load_shipped, unit_budget
 from gan_dissect.commands import _report as report
 from gan_dissect.dissection import latent_shape
 from gan_dissect.intervention import ablate
@@ -44,7 +44,9 @@ LAMP = CONCEPTS.index("lamp")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layer", default="layer3", help="layer of the lamp units")
-    parser.add_argument("--counts", default="5,8", help="first k units of the ranking to ablate")
+    parser.add_argument(
+        "--counts", default="", help="first k units of the ranking to ablate (8 %% of the layer)"
+    )
     parser.add_argument("--order", default=None, help="unit ranking; default: learned")
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--refine-layer", default="layer2")
@@ -59,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     if weights_path("encoder", args.weights_dir).is_file():
         encoder = load_pretrained("encoder", weights_dir=args.weights_dir)
     z_shape = latent_shape(generator, None)
-    counts = [int(k) for k in args.counts.split(",")]
     if args.order:
         order = [int(u) for u in args.order.split(",")]
     else:
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             generator, segmenter, args.layer, "lamp", steps=args.learn_steps, lr=0.05, l2=0.005
         )
         order = mask.order()
+    counts = [int(k) for k in args.counts.split(",") if k.strip()] or [unit_budget(len(order))]
     pool = held_out_scenes(512)
     lit = np.flatnonzero(pool.any_lamp_lit & ((pool.labels == LAMP).reshape(512, -1).sum(1) > 0))
     chosen = lit[: args.images]

@@ -21,12 +21,10 @@ import time
 
 import numpy as np
 
-from benchmarks.shipped_models import add_shipped_options, load_shipped
+from benchmarks.shipped_models import BUDGET, add_shipped_options, load_shipped, unit_budget
 from gan_dissect.dissection import dissect_layers, latent_shape
 from gan_dissect.effects import measure_effect, random_orders
 from gan_dissect.ranking import learn_unit_mask
-
-BUDGET = 0.08  # at most 8 % of a layer's units
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     best: tuple[float, str, str] = (-1.0, "", "")
     for layer in layers:
         dissection = dissections[layer]
-        k = max(1, int(BUDGET * dissection.units))
+        k = unit_budget(dissection.units)
         sets = {"IoU": dissection.units_for("lamp")[:k]}
         for name, budget in (("learned", None), ("learned, budget k", float(k))):
             mask = learn_unit_mask(

@@ -22,6 +22,14 @@ def add_shipped_options(parser: argparse.ArgumentParser, *, threads: int = 1) ->
     parser.add_argument("--weights-dir", default=None, help="folder of the shipped models")
 
 
+BUDGET = 0.08  # the issue's budget: at most 8 % of a layer's units
+
+
+def unit_budget(units_in_layer: int, requested: int | None = None) -> int:
+    """``requested`` units, or by default 8 % of the layer's units (at least one)."""
+    return requested if requested else max(1, int(BUDGET * units_in_layer))
+
+
 def load_shipped(args: argparse.Namespace) -> tuple[torch.nn.Module, torch.nn.Module]:
     """Silence progress bars, set the thread count, and load the shipped generator and segmenter."""
     os.environ.setdefault("SEETHROUGH_PROGRESS", "0")

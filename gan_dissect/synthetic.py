@@ -325,7 +325,8 @@ class ShuffledUnits(nn.Module):
 class DCGANStandIn(Generator):
     """An untrained generator of the shipped one's architecture (:class:`training.models.
     Generator`, 64 px): z (N, 128) to (N, 3, 64, 64), layers ``layer1`` .. ``layer4`` of 256 @ 4,
-    128 @ 8, 64 @ 16 and 32 @ 32 px, then ``output``; DCGAN initialisation drawn from ``seed``.
+    128 @ 8, 64 @ 16 and 32 @ 32 px at the default ``width`` 32 (the shipped generator has
+    width 64, twice the units per layer), then ``output``; DCGAN initialisation from ``seed``.
     """
 
     def __init__(self, z_dim: int = 128, width: int = 32, seed: int = 0) -> None:

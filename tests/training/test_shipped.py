@@ -31,7 +31,7 @@ def test_each_card_says_how_its_model_was_made(name):
 
 def test_shipped_weights_stay_small():
     total = sum(path.stat().st_size for path in WEIGHTS_DIR.glob("*.pt"))
-    assert total < 20e6
+    assert total < 30e6  # well under the 50 MB allowed for every shipped model together
 
 
 def test_generator_keeps_its_contract():
