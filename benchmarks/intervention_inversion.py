@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             edited_labels = segmenter(edited).argmax(1)
             recon_labels = segmenter(final.reconstructions).argmax(1)
         print(
-            f"\nedit: {args.layer} units {units} off ({k / 64:.1%} of the layer); on the "
+            f"\nedit: {args.layer} units {units} off ({k / len(order):.1%} of the layer); on the "
             f"generator's own reconstruction {int((recon_labels == LAMP).sum())} -> "
             f"{int((edited_labels == LAMP).sum())} lamp pixels"
         )
