@@ -4,6 +4,7 @@ Run from the repository root, once ``training/weights/`` holds the shipped model
 
     python -m benchmarks.dissect_shipped                 # 2000 samples, every layer
     python -m benchmarks.dissect_shipped --samples 10000
+    python -m benchmarks.dissect_shipped --samples 1000 --thresholds maxiou
 
 Prints, per layer, how many units match a concept and the lamp units (IoU > 0.04 with lamp as
 their best concept) with IoU, the layer's lamp ceiling and the fraction of it reached; then
@@ -44,13 +45,34 @@ def _lamp_lines(result: DissectionResult) -> list[str]:
             f"    unit {unit:4d}: IoU {result.iou[unit, lamp]:.3f} = {fraction[unit]:.2f} of "
             f"ceiling (threshold {result.thresholds[unit, lamp]:.4g})"
         )
+    best = int(np.argmax(result.iou[:, lamp]))
+    lines.append(
+        f"    highest lamp IoU of any unit: unit {best} {result.iou[best, lamp]:.3f} = "
+        f"{fraction[best]:.2f} of ceiling (chance {result.chance_iou()[best, lamp]:.3f}; its best "
+        f"concept {result.concepts[result.best_concepts()[best]]})"
+    )
     return lines
+
+
+def _lamp_best(result: DissectionResult) -> str:
+    """The highest lamp IoU of any unit and its fraction of the ceiling, or why there is none."""
+    lamp = result.concept_index("lamp")
+    if not result.ceiling[lamp] > 0:
+        return "none (no lamp in its images)"
+    return f"{result.iou[:, lamp].max():.3f} = {np.nanmax(result.ceiling_fraction()[:, lamp]):.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument(
+        "--thresholds",
+        choices=("quantile", "maxiou"),
+        default="quantile",
+        help="maxiou: per (unit, concept) thresholds maximising IoU on 500 other samples",
+    )
+    parser.add_argument("--shuffled-layer", default=None, help="default: the best lamp layer")
     add_shipped_options(parser, threads=2)
     args = parser.parse_args(argv)
     generator, segmenter = load_shipped(args)
@@ -60,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         f"shipped GAN, layers {', '.join(layers)}; segmenter concepts "
         f"{', '.join(segmenter.concepts)}; {args.samples} samples (load {os.getloadavg()[0]:.2f})"
     )
-    options = {"num_samples": args.samples, "batch_size": args.batch_size}
+    options = {
+        "num_samples": args.samples,
+        "batch_size": args.batch_size,
+        "thresholds": args.thresholds,
+    }
     results = dissect_layers(generator, segmenter, layers, **options)
     best_layer, best_fraction = None, -1.0
     for name, result in results.items():
@@ -82,13 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     controls = dissect_layers(untrained, segmenter, layers, **options)
     best = ", ".join(f"{name} {r.best_iou().max():.3f}" for name, r in controls.items())
     print(f"untrained generator (same architecture), best IoU per layer: {best} (floor 0.04)")
-    shuffled_layer = best_layer or layers[-1]
+    lamp_best = ", ".join(f"{name} {_lamp_best(r)}" for name, r in controls.items())
+    print(f"  its highest lamp IoU per layer: {lamp_best}")
+    shuffled_layer = args.shuffled_layer or best_layer or layers[-1]
     shuffled = dissect(
         ShuffledUnits(generator, shuffled_layer).eval(), segmenter, "shuffled", **options
     )
     print(
         f"{shuffled_layer} with units shuffled across samples: best IoU "
-        f"{shuffled.best_iou().max():.3f} (floor 0.04)  (load {os.getloadavg()[0]:.2f})"
+        f"{shuffled.best_iou().max():.3f} (floor 0.04), highest lamp IoU {_lamp_best(shuffled)}  "
+        f"(load {os.getloadavg()[0]:.2f})"
     )
     return 0
 
