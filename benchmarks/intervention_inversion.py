@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             generator, segmenter, args.layer, "lamp", steps=args.learn_steps, lr=0.05, l2=0.005
         )
         order = mask.order()
-    counts = [int(k) for k in args.counts.split(",") if k.strip()] or [unit_budget(len(order))]
+    units_in_layer = generator.layer_shapes[args.layer][0]
+    counts = [int(k) for k in args.counts.split(",") if k.strip()] or [unit_budget(units_in_layer)]
     pool = held_out_scenes(512)
     lit = np.flatnonzero(pool.any_lamp_lit & ((pool.labels == LAMP).reshape(512, -1).sum(1) > 0))
     chosen = lit[: args.images]
@@ -122,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             edited_labels = segmenter(edited).argmax(1)
             recon_labels = segmenter(final.reconstructions).argmax(1)
         print(
-            f"\nedit: {args.layer} units {units} off ({k / len(order):.1%} of the layer); on the "
-            f"generator's own reconstruction {int((recon_labels == LAMP).sum())} -> "
+            f"\nedit: {args.layer} units {units} off ({k / units_in_layer:.1%} of the layer); "
+            f"on the generator's own reconstruction {int((recon_labels == LAMP).sum())} -> "
             f"{int((edited_labels == LAMP).sum())} lamp pixels"
         )
         for mode in ("mask", "difference"):
