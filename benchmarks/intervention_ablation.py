@@ -68,6 +68,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep-others", type=float, default=0.0, help="learned mask: penalty on other concepts"
     )
+    parser.add_argument(
+        "--others-reduce",
+        choices=("mean", "max"),
+        default="mean",
+        help="learned mask: penalise the mean or the largest change of the other concepts",
+    )
+    parser.add_argument(
+        "--learn-budget",
+        action="store_true",
+        help="learned mask: keep its sum at most the number of units ablated",
+    )
+    parser.add_argument(
+        "--figures", type=Path, default=FIGURES, help="folder of the pictures (%(default)s)"
+    )
     add_shipped_options(parser)
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -86,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         lr=0.05,
         l2=0.005,
         keep_others=args.keep_others,
+        others_reduce=args.others_reduce,
+        budget=float(k) if args.learn_budget else None,
     )
     learned = mask.order()[:k]
     by_iou = dissection.units_for("lamp")[:k]
@@ -95,7 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{k / units_in_layer:.1%} of the layer; {args.samples} samples (effect stream), "
         f"torch threads {args.threads}"
     )
-    print(f"learned ranking ({args.learn_steps} steps of 8 latents): units {learned}")
+    penalty = (
+        f"; penalty {args.keep_others} x {args.others_reduce} change of the other concepts"
+        if args.keep_others
+        else ""
+    )
+    budget = f"; budget {k}" if args.learn_budget else ""
+    print(f"learned ranking ({args.learn_steps} steps of 8 latents{penalty}{budget}): {learned}")
     print(f"IoU ranking (1000-sample dissection): units {by_iou}")
     effect, _ = measure_effect(
         generator, segmenter, args.layer, learned, "lamp", on=on, num_samples=args.samples
@@ -174,15 +196,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name[:7]:7s}" + " ".join(f"{v:6.1%}" for v in curve.removed[name]))
     random_mean = np.mean([curve.removed[n] for n in curve.orders if n.startswith("random")], 0)
     print("  random " + " ".join(f"{v:6.1%}" for v in random_mean))
-    FIGURES.mkdir(exist_ok=True)
+    args.figures.mkdir(parents=True, exist_ok=True)
     report.line_chart(
-        FIGURES / "ablation_curve.png", curve.counts, curve.removed,
+        args.figures / "ablation_curve.png", curve.counts, curve.removed,
         xlabel=f"units of {args.layer} ablated", ylabel="share of lamp pixels removed",
         title=f"Shipped GAN: lamp removal by ablation ({args.curve_samples} samples per point)",
         reference=TARGETS["removed"], reference_label="target 70 %",
     )  # fmt: skip
-    _pictures(generator, effect, args.layer, learned, z_shape)
-    print(f"\npictures in {FIGURES}; {time.perf_counter() - started:.0f} s")
+    _pictures(generator, effect, args.layer, learned, z_shape, args.figures)
+    print(f"\npictures in {args.figures}; {time.perf_counter() - started:.0f} s")
     return 0
 
 
@@ -192,6 +214,7 @@ def _pictures(
     layer: str,
     units: list[int],
     z_shape: tuple[int, ...],
+    figures: Path,
 ) -> None:
     """The 8 samples with the most lamp pixels: before, after and difference in one picture."""
     lamp = effect.before[:, effect.concept_index]
@@ -208,7 +231,7 @@ def _pictures(
             report.difference_pictures(before, after),
         ]
     )
-    report.save_row(FIGURES, "ablation_streets.png", rows, nrow=len(shown), scale=2)
+    report.save_row(figures, "ablation_streets.png", rows, nrow=len(shown), scale=2)
 
 
 if __name__ == "__main__":

@@ -99,6 +99,7 @@ def learn_unit_mask(
     lr: float = 0.02,
     l2: float = 0.005,
     keep_others: float = 0.0,
+    others_reduce: str = "mean",
     budget: float | None = None,
     seed: int = 0,
     stream: int = LEARN_STREAM,
@@ -129,6 +130,8 @@ def learn_unit_mask(
     """
     if steps < 1 or batch_size < 1 or lr <= 0 or l2 < 0:
         raise InputError("steps and batch_size must be positive, lr > 0 and l2 >= 0")
+    if others_reduce not in ("mean", "max"):
+        raise InputError(f"others_reduce must be 'mean' or 'max', got {others_reduce!r}")
     if budget is not None and not budget > 0:
         raise InputError(f"budget must be a positive number of units, got {budget}")
     segmentation = Segmentation(segmenter, concepts)
@@ -159,7 +162,8 @@ def learn_unit_mask(
         where = reference[:, c]  # the concept as it was, softly: what ablation should remove
         remaining = (where * edited[:, c]).sum() / (where * reference[:, c]).sum().clamp(min=1e-8)
         relative = edited.mean(dim=(0, 2, 3)) / reference.mean(dim=(0, 2, 3)).clamp(min=1e-8)
-        others = (relative[keep] - 1).abs().mean() if keep else relative.new_zeros(())
+        changes = (relative[keep] - 1).abs() if keep else relative.new_zeros(1)
+        others = changes.max() if others_reduce == "max" else changes.mean()
         penalty = l2 * strength.pow(2).sum()
         loss = remaining + keep_others * others + penalty
         step_on(optimizer, loss, strength)
@@ -185,6 +189,7 @@ def learn_unit_mask(
             "lr": lr,
             "l2": l2,
             "keep_others": keep_others,
+            "others_reduce": others_reduce,
             "budget": budget,
             "seed": seed,
             "stream": stream,

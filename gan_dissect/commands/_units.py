@@ -48,7 +48,12 @@ def add_unit_arguments(parser: argparse.ArgumentParser) -> None:
         help="'auto' (the first --num-units of --ranking), unit numbers '3,17,40', or the "
         "folder of an ablate run whose layer, units and off/on levels are used",
     )
-    units.add_argument("--num-units", type=int, default=5, help="units chosen by 'auto'")
+    units.add_argument(
+        "--num-units",
+        default="5",
+        help="units chosen by 'auto': a number, or a share of the layer's units such as '8%%' "
+        "(rounded down, at least 1)",
+    )
     units.add_argument(
         "--ranking",
         choices=("learned", "iou"),
@@ -80,6 +85,13 @@ def add_unit_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         help="weight of the other concepts' relative change in the loss",
+    )
+    learn.add_argument(
+        "--others-reduce",
+        choices=("mean", "max"),
+        default="mean",
+        help="the other concepts' change that --keep-others weighs: their mean, or the largest "
+        "(so that no single concept may absorb the change)",
     )
     values = parser.add_argument_group("what 'off' and 'on' mean")
     values.add_argument(
@@ -168,11 +180,7 @@ def choose_units(
     c = dissection.concept_index(args.concept)
     learned = None
     if args.units == "auto":
-        if args.num_units < 1 or args.num_units > dissection.units:
-            raise ConfigError(
-                f"--num-units must lie in 1..{dissection.units} (units of {args.layer}), "
-                f"got {args.num_units}"
-            )
+        count = unit_count(args.num_units, dissection.units, args.layer)
         if args.ranking == "learned":
             learned = learn_unit_mask(
                 generator,
@@ -186,16 +194,17 @@ def choose_units(
                 lr=args.learn_lr,
                 l2=args.learn_l2,
                 keep_others=args.keep_others,
-                budget=_budget(args),
+                others_reduce=args.others_reduce,
+                budget=_budget(args, count),
                 seed=args.seed,
                 z_shape=z_shape,
                 concepts=segmentation.concepts,
             )
-            units = learned.order()[: args.num_units]
-            how = f"top {args.num_units} of a learned ablation mask"
+            units = learned.order()[:count]
+            how = f"top {count} of a learned ablation mask"
         else:
-            units = dissection.units_for(args.concept)[: args.num_units]
-            how = f"top {args.num_units} by IoU with {args.concept}"
+            units = dissection.units_for(args.concept)[:count]
+            how = f"top {count} by IoU with {args.concept}"
     else:
         numbers = [int(u) for u in split(str(args.units)) or []]
         units = [int(u) for u in unit_numbers(np.asarray(numbers), dissection.units)]
@@ -212,10 +221,34 @@ def choose_units(
     )
 
 
-def _budget(args: argparse.Namespace) -> float | None:
+def unit_count(value: object, layer_units: int, layer: str = "the layer") -> int:
+    """How many units ``--num-units`` asks for: a whole number in 1..``layer_units``, or a share
+    of the layer such as ``"8%"`` (rounded down, at least 1)."""
+    text = str(value).strip()
+    try:
+        if text.endswith("%"):
+            share = float(text[:-1]) / 100
+            if not 0 < share <= 1:
+                raise ValueError(text)
+            count = max(1, int(share * layer_units + 1e-9))
+        else:
+            count = int(text)
+    except ValueError as err:
+        raise ConfigError(
+            f"--num-units must be a whole number or a share of the layer such as '8%', got "
+            f"{value!r}"
+        ) from err
+    if not 1 <= count <= layer_units:
+        raise ConfigError(
+            f"--num-units must lie in 1..{layer_units} (units of {layer}), got {value!r}"
+        )
+    return count
+
+
+def _budget(args: argparse.Namespace, count: int) -> float | None:
     text = str(args.learn_budget).strip().lower()
     if text == "num-units":
-        return float(args.num_units)
+        return float(count)
     if text == "none":
         return None
     try:

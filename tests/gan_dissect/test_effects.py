@@ -129,3 +129,23 @@ def test_bad_effect_requests_are_one_clear_error(drawn):
         )
     with pytest.raises(InputError, match="order 'short' has 1 units, fewer than 2"):
         effect_curve(drawn, segmenter, "layer2", "lamp", {"short": [1]}, [2], num_samples=2)
+
+
+def test_keep_others_can_weigh_the_largest_change_of_another_concept(drawn):
+    """The lamp's pixels become road when it is removed, and sky and building change far less:
+    'max' weighs the largest change (road's), the mean spreads it over the three concepts."""
+    runs = {
+        reduce: learn_unit_mask(
+            drawn, PaletteSegmenter(), "layer2", "lamp", steps=20, lr=0.05, others_reduce=reduce
+        )
+        for reduce in ("mean", "max")
+    }
+    assert np.array_equal(runs["mean"].strength, runs["max"].strength)  # weight 0: same path
+    mean = np.array([h["others_changed"] for h in runs["mean"].history])
+    largest = np.array([h["others_changed"] for h in runs["max"].history])
+    assert largest[-1] > 0.005
+    assert largest[-1] > 1.5 * mean[-1]  # one concept holds most of the change
+    assert np.all(largest <= 3 * mean + 1e-7)  # the largest of three is at most their sum
+    assert runs["max"].params["others_reduce"] == "max"
+    with pytest.raises(InputError, match="others_reduce must be 'mean' or 'max'"):
+        learn_unit_mask(drawn, PaletteSegmenter(), "layer2", "lamp", others_reduce="sum")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gan_dissect.__main__ import COMMANDS, main
+from gan_dissect.commands._units import unit_count
 from training.cli import parse_command_args
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -102,6 +103,9 @@ def test_invert_runs_on_stand_ins_and_measures_on_real_pixels(tmp_path):
     ("argv", "message"),
     [
         (["ablate", *DRAWN, "--concept", "lamps"], "--concept 'lamps' is not one of"),
+        (["ablate", *DRAWN, "--num-units", "17"], r"--num-units must lie in 1\.\.16 \(units of"),
+        (["ablate", *DRAWN, "--num-units", "150%"], "--num-units must be a whole number or a"),
+        (["ablate", *DRAWN, "--num-units", "eight"], "--num-units must be a whole number or a"),
         (["ablate", *DRAWN, "--units", "9,x"], "--units '9,x' is neither 'auto'"),
         (["ablate", *DRAWN, "--units", "9,16"], r"unit\(s\) \[16\] out of range"),
         (["ablate", *DRAWN, "--layer", "layr2"], "no layer 'layr2'; did you mean layer2"),
@@ -152,3 +156,13 @@ def test_configs_name_only_known_options(config):
     module = __import__(spec.module, fromlist=["run"])
     args = parse_command_args("prog", spec, module, ["--config", str(ROOT / "configs" / config)])
     assert args.concept == "lamp"
+
+
+def test_a_share_of_the_layer_is_rounded_down_to_whole_units_and_never_to_none():
+    assert unit_count("8%", 128) == 10  # 10.24
+    assert unit_count("8%", 64) == 5  # 5.12
+    assert unit_count("8%", 16) == 1  # 1.28
+    assert unit_count("1%", 16) == 1  # 0.16: at least one
+    assert unit_count("100%", 16) == 16
+    assert unit_count(" 7 ", 16) == 7
+    assert unit_count("12.5%", 64) == 8  # exactly 8, not 7 by rounding error
