@@ -8,7 +8,9 @@ Run from the repository root, once ``training/weights/`` holds the shipped model
 
 Prints, per layer, how many units match a concept and the lamp units (IoU > 0.04 with lamp as
 their best concept) with IoU, the layer's lamp ceiling and the fraction of it reached; then
-whether some layer has a lamp unit at >= 0.4 of its ceiling. Two controls use the same
+whether some layer has a lamp unit at >= 0.4 of its ceiling. Beside the ceiling (the ideal unit
+at its best level) stands the ideal unit held, like the units, to its top 1 % of pixels, which
+a concept larger than 1 % of the image cannot reach in full. Two controls use the same
 segmenter and layers: the generator's architecture with fresh (untrained) weights, and the
 shipped generator's best lamp layer with every unit shown another sample's map. The report
 with pictures is ``python -m gan_dissect dissect --config configs/dissect.yaml``.
@@ -38,7 +40,9 @@ def _lamp_lines(result: DissectionResult) -> list[str]:
     units = result.units_for("lamp", matched_only=True)
     lines = [
         f"  {result.layer}: {int(result.matched().sum())}/{result.units} units match a concept; "
-        f"lamp ceiling {result.ceiling[lamp]:.3f}; {len(units)} lamp units"
+        f"lamp ceiling {result.ceiling[lamp]:.3f} (held to the units' top "
+        f"{1 - result.quantile:.0%} of pixels: {result.quantile_ceiling()[lamp]:.3f}); "
+        f"{len(units)} lamp units"
     ]
     for unit in units[:5]:
         lines.append(
@@ -51,6 +55,9 @@ def _lamp_lines(result: DissectionResult) -> list[str]:
         f"{fraction[best]:.2f} of ceiling (chance {result.chance_iou()[best, lamp]:.3f}; its best "
         f"concept {result.concepts[result.best_concepts()[best]]})"
     )
+    if result.threshold_mode == "quantile":
+        same_rule = result.iou[best, lamp] / result.quantile_ceiling()[lamp]
+        lines.append(f"      = {same_rule:.2f} of the ceiling held to the same share of pixels")
     return lines
 
 
@@ -59,7 +66,11 @@ def _lamp_best(result: DissectionResult) -> str:
     lamp = result.concept_index("lamp")
     if not result.ceiling[lamp] > 0:
         return "none (no lamp in its images)"
-    return f"{result.iou[:, lamp].max():.3f} = {np.nanmax(result.ceiling_fraction()[:, lamp]):.2f}"
+    best = result.iou[:, lamp].max()
+    line = f"{best:.3f} = {np.nanmax(result.ceiling_fraction()[:, lamp]):.2f}"
+    if result.threshold_mode == "quantile":
+        line += f" ({best / result.quantile_ceiling()[lamp]:.2f} held to the same share)"
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:

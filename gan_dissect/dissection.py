@@ -125,8 +125,10 @@ class DissectionResult:
     top-quantile level for every c (``threshold_mode == "quantile"``), or the per-pair IoU
     maximiser chosen on separate latents (``"maxiou"``); ``unit_thresholds[u]`` is always the
     top-quantile level and ``iou_at_quantile`` the IoU there. ``ceiling[c]`` is the IoU an ideal
-    unit at this layer's resolution reaches for c. ``top_samples[u]`` are the sample numbers
-    of u's most activating samples, best first (regenerate them with :meth:`latents`).
+    unit at this layer's resolution reaches for c at its best level; ``ceiling_at_quantile[c]``
+    what the same ideal unit reaches when held, like the units, to its top ``1 - quantile`` of
+    the pixels (lower for a concept larger than that share). ``top_samples[u]`` are the sample
+    numbers of u's most activating samples, best first (regenerate them with :meth:`latents`).
     """
 
     layer: str
@@ -154,6 +156,7 @@ class DissectionResult:
     top_samples: np.ndarray
     top_values: np.ndarray
     selection_samples: int = 0
+    ceiling_at_quantile: np.ndarray = field(default_factory=lambda: np.zeros(0))
     params: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -179,6 +182,12 @@ class DissectionResult:
         the ceiling is 0 (the concept never appeared)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(self.ceiling > 0, self.iou / self.ceiling, np.nan)
+
+    def quantile_ceiling(self) -> np.ndarray:
+        """:attr:`ceiling_at_quantile`, or NaN per concept for a result saved without it."""
+        if self.ceiling_at_quantile.shape == (len(self.concepts),):
+            return self.ceiling_at_quantile
+        return np.full(len(self.concepts), np.nan)
 
     def chance_iou(self) -> np.ndarray:
         """IoU (units, concepts) that a unit's mask would reach by chance: that of two
@@ -235,6 +244,7 @@ class DissectionResult:
                     "best_iou": float(self.iou[top, c]),
                     "best_ceiling_fraction": _finite_or_none(fraction[top, c]),
                     "ceiling": float(self.ceiling[c]),
+                    "ceiling_at_quantile": _finite_or_none(self.quantile_ceiling()[c]),
                     "pixel_share": float(self.concept_area[c] / max(self.pixels, 1)),
                 }
             )
@@ -286,10 +296,12 @@ class DissectionResult:
             "concept_area": np.int64,
             "ceiling": np.float64,
             "ceiling_level": np.float64,
+            "ceiling_at_quantile": np.float64,
             "mean_activation_in_concept": np.float64,
             "top_samples": np.int64,
             "top_values": np.float64,
         }
+        values.setdefault("ceiling_at_quantile", [])  # saved before it was measured
         for key, dtype in arrays.items():
             values[key] = np.asarray(_nan_from_none(values[key]), dtype=dtype)
         for key in ("z_shape", "layer_shape", "segmentation_size"):
@@ -394,6 +406,10 @@ def dissect(
     **options: Any,
 ) -> DissectionResult:
     """Dissect one layer of ``generator``; see :func:`dissect_layers` for ``options``."""
+    if not isinstance(layer, str):
+        raise InputError(
+            f"dissect takes one layer name, got {layer!r}; dissect_layers takes several"
+        )
     return dissect_layers(generator, segmenter, [layer], **options)[layer]
 
 
@@ -794,6 +810,7 @@ class _DissectionRun:
             pixels=tally.pixels,
             ceiling=ceiling.numpy(),
             ceiling_level=ceiling_level.numpy(),
+            ceiling_at_quantile=stats["ceiling"].at_share(1.0 - settings.quantile).numpy(),
             mean_activation_in_concept=stats["concept_mean"].means().numpy(),
             top_samples=stats["topk"].indices.numpy(),
             top_values=stats["topk"].values.to(torch.float64).numpy(),

@@ -449,6 +449,36 @@ class CeilingTally:
         best, where = self.iou().max(dim=1)
         return best, self.levels.to(torch.float64)[where]
 
+    def at_share(self, share: float) -> torch.Tensor:
+        """Best IoU per concept (concepts,) float64 of the ideal unit covering at most ``share``
+        of all pixels, as a unit thresholded at its top quantile does (``share = 1 -
+        quantile``: 0.01 at the 0.99 quantile): the best of its levels that cover no more, and
+        its top ``share`` exactly. The ideal unit's values tie within a level bucket (every
+        cell wholly inside a concept is 1), so the bucket where the share runs out contributes
+        the needed fraction of its pixels, inside and outside the concept in its own
+        proportion, as a unit with the ties broken at random would. At most ``share / area``
+        for a concept of pixel share ``area``: a unit held to 1 % of the pixels cannot cover a
+        concept of 3 % of them.
+        """
+        if not 0 < share <= 1:
+            raise InputError(f"share must lie in (0, 1], got {share}")
+        every = self.all_pixels.flip(1).to(torch.float64)  # buckets from the highest level down
+        inside = self.concept_pixels.flip(1).to(torch.float64)
+        total = every.sum(1, keepdim=True)
+        target = share * total
+        before = every.cumsum(1) - every  # pixels in the buckets above each bucket
+        taken = ((target - before).clamp(min=0) / every.clamp(min=1)).clamp(max=1)
+        taken = torch.where(every > 0, taken, torch.zeros_like(taken))
+        covered = (taken * inside).sum(1)
+        selected = (taken * every).sum(1)
+        area = inside.sum(1)
+        union = selected + area - covered
+        exact = torch.where(union > 0, covered / union.clamp(min=1e-12), torch.zeros_like(union))
+        _, above, _ = self._counts()
+        fits = above.to(torch.float64) <= target
+        levels = torch.where(fits, self.iou(), torch.zeros_like(self.iou())).max(dim=1).values
+        return torch.maximum(exact, levels)
+
     def merge(self, other: CeilingTally) -> None:
         """Fold in a tally of other samples at the same layer size and levels."""
         if other.layer_size != self.layer_size or not torch.equal(other.levels, self.levels):

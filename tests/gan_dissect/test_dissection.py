@@ -116,6 +116,13 @@ def test_planted_lamp_unit_is_found_at_the_ceiling(planted):
     summary = {row["concept"]: row for row in layer2.concept_summary()}
     assert summary["lamp"]["units"] == 1
     assert summary["lamp"]["best_unit"] == LAMP_UNIT
+    # the planted unit *is* the ideal unit, measured by the units' rule: the same-rule ceiling
+    assert layer2.iou[LAMP_UNIT, lamp] == pytest.approx(layer2.ceiling_at_quantile[lamp], rel=0.01)
+    # held to 1 % of the pixels, no unit can cover more than 1 % of them (sky: 43 %)
+    share = layer2.concept_area / layer2.pixels
+    assert np.all(layer2.ceiling_at_quantile <= np.minimum(1, 0.01 / share) + 1e-9)
+    assert layer2.ceiling_at_quantile[0] < 0.03 < 0.9 < layer2.ceiling[0]
+    assert summary["lamp"]["ceiling_at_quantile"] == layer2.ceiling_at_quantile[lamp]
 
 
 def test_untrained_generator_and_shuffled_units_have_no_unit_above_the_floor(scenes):
@@ -239,9 +246,15 @@ def test_results_round_trip_through_json(planted, tmp_path):
     )
     with pytest.raises(InputError, match="no concept 'people'"):
         layer2.units_for("people")
+    older = layer2.to_dict()
+    del older["ceiling_at_quantile"]  # a result saved before it was measured
+    assert np.isnan(DissectionResult.from_dict(older).quantile_ceiling()).all()
+    assert layer2.quantile_ceiling().tolist() == planted["layer2"].ceiling_at_quantile.tolist()
 
 
 def test_clear_errors_for_models_that_do_not_fit(scenes):
+    with pytest.raises(InputError, match="dissect takes one layer name, got \\['layer1'\\]"):
+        dissect(scenes, PaletteSegmenter(), ["layer1"], num_samples=4)
     segmenter = PaletteSegmenter()
     with pytest.raises(InputError, match=r"no layer 'layr2'; did you mean layer2"):
         dissect(scenes, segmenter, "layr2", num_samples=4)

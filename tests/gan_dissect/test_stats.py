@@ -218,6 +218,24 @@ def test_ceiling_is_high_for_what_the_layer_can_draw_and_low_for_what_it_cannot(
     assert torch.equal(halves.iou(), coarse.iou())
 
 
+def test_ceiling_at_the_units_share_cannot_cover_more_of_a_concept_than_that_share():
+    """At the layer's own resolution the ideal unit is the mask itself (values 0 and 1): held
+    to 1 % of the pixels it covers a third of a 3 % concept (IoU 1/3) and all of a 0.5 % one
+    (IoU 1: covering less than the share is allowed; taking the full 1 % would give 1/2)."""
+    labels = torch.zeros(1, 100, 100, dtype=torch.int64)
+    labels[0, :30, :10] = 1  # 3 % of the pixels
+    labels[0, 50:55, 50:60] = 2  # 0.5 %
+    tally = CeilingTally(3, (100, 100), Upsampler((100, 100), (100, 100)))
+    tally.add(labels)
+    at_one_percent = tally.at_share(0.01)
+    assert at_one_percent.tolist() == pytest.approx([0.01 / 0.965, 1 / 3, 1.0], abs=1e-12)
+    assert tally.ceiling()[0][1:].tolist() == pytest.approx([1.0, 1.0])  # the best level
+    assert tally.at_share(1.0).tolist() == pytest.approx([1.0, 1.0, 1.0])  # no limit
+    assert tally.at_share(0.02)[1].item() == pytest.approx(2 / 3, abs=1e-12)
+    with pytest.raises(InputError, match="share must lie in"):
+        tally.at_share(0.0)
+
+
 def test_concept_means_equal_means_of_the_upsampled_maps():
     generator = torch.Generator().manual_seed(3)
     raw = torch.randn(5, 7, 4, 6, generator=generator)  # (N, units, h, w)
