@@ -117,10 +117,11 @@ def learn_unit_mask(
     concept was: ``sum(p0 * p) / sum(p0 * p0)`` over all pixels, ``p0`` and ``p`` the
     segmenter's probability of the concept unedited and with the units ablated by ``a`` (so
     the faint probability the segmenter gives every other pixel does not dilute it), and
-    ``others`` the mean relative change of every other concept's soft share
-    (0 by default, as in the reference code; a positive weight prefers units that remove the
-    concept and leave the rest of the scene as it was). ``init`` starts ``a`` elsewhere than 0
-    (e.g. IoU scores divided by their maximum, as the reference code does).
+    ``others`` the relative change of every other concept's soft share, their mean or, with
+    ``others_reduce="max"``, the largest, so that no single concept can absorb the change.
+    ``keep_others`` is 0 by default, as in the reference code; a positive weight prefers units
+    that remove the concept and leave the rest of the scene as it was. ``init`` starts ``a``
+    elsewhere than 0 (e.g. IoU scores divided by their maximum, as the reference code does).
 
     ``budget`` (a number of units) keeps ``sum(a) <= budget`` by projecting ``a`` onto
     ``{0 <= a <= 1, sum(a) <= budget}`` after every step, so the units compete for a fixed
