@@ -41,7 +41,7 @@ def _lamp_lines(result: DissectionResult) -> list[str]:
     lines = [
         f"  {result.layer}: {int(result.matched().sum())}/{result.units} units match a concept; "
         f"lamp ceiling {result.ceiling[lamp]:.3f} (held to the units' top "
-        f"{1 - result.quantile:.0%} of pixels: {result.quantile_ceiling()[lamp]:.3f}); "
+        f"{1 - result.quantile:.0%} of pixels: {result.ceiling_at_quantile[lamp]:.3f}); "
         f"{len(units)} lamp units"
     ]
     for unit in units[:5]:
@@ -56,7 +56,7 @@ def _lamp_lines(result: DissectionResult) -> list[str]:
         f"concept {result.concepts[result.best_concepts()[best]]})"
     )
     if result.threshold_mode == "quantile":
-        same_rule = result.iou[best, lamp] / result.quantile_ceiling()[lamp]
+        same_rule = result.iou[best, lamp] / result.ceiling_at_quantile[lamp]
         lines.append(f"      = {same_rule:.2f} of the ceiling held to the same share of pixels")
     return lines
 
@@ -69,7 +69,7 @@ def _lamp_best(result: DissectionResult) -> str:
     best = result.iou[:, lamp].max()
     line = f"{best:.3f} = {np.nanmax(result.ceiling_fraction()[:, lamp]):.2f}"
     if result.threshold_mode == "quantile":
-        line += f" ({best / result.quantile_ceiling()[lamp]:.2f} held to the same share)"
+        line += f" ({best / result.ceiling_at_quantile[lamp]:.2f} held to the same share)"
     return line
 
 

@@ -37,7 +37,7 @@ from gan_dissect.effects import (
     random_orders,
 )
 from gan_dissect.intervention import ablate, box_region
-from gan_dissect.ranking import learn_unit_mask
+from gan_dissect.ranking import OTHERS_REDUCTIONS, learn_unit_mask
 from training.images import to_uint8_images
 
 FIGURES = Path(__file__).resolve().parent / "intervention_figures"
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--others-reduce",
-        choices=("mean", "max"),
+        choices=OTHERS_REDUCTIONS,
         default="mean",
         help="learned mask: penalise the mean or the largest change of the other concepts",
     )

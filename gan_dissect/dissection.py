@@ -152,11 +152,11 @@ class DissectionResult:
     pixels: int
     ceiling: np.ndarray
     ceiling_level: np.ndarray
+    ceiling_at_quantile: np.ndarray
     mean_activation_in_concept: np.ndarray
     top_samples: np.ndarray
     top_values: np.ndarray
     selection_samples: int = 0
-    ceiling_at_quantile: np.ndarray = field(default_factory=lambda: np.zeros(0))
     params: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -182,12 +182,6 @@ class DissectionResult:
         the ceiling is 0 (the concept never appeared)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(self.ceiling > 0, self.iou / self.ceiling, np.nan)
-
-    def quantile_ceiling(self) -> np.ndarray:
-        """:attr:`ceiling_at_quantile`, or NaN per concept for a result saved without it."""
-        if self.ceiling_at_quantile.shape == (len(self.concepts),):
-            return self.ceiling_at_quantile
-        return np.full(len(self.concepts), np.nan)
 
     def chance_iou(self) -> np.ndarray:
         """IoU (units, concepts) that a unit's mask would reach by chance: that of two
@@ -244,7 +238,7 @@ class DissectionResult:
                     "best_iou": float(self.iou[top, c]),
                     "best_ceiling_fraction": _finite_or_none(fraction[top, c]),
                     "ceiling": float(self.ceiling[c]),
-                    "ceiling_at_quantile": _finite_or_none(self.quantile_ceiling()[c]),
+                    "ceiling_at_quantile": _finite_or_none(self.ceiling_at_quantile[c]),
                     "pixel_share": float(self.concept_area[c] / max(self.pixels, 1)),
                 }
             )
@@ -301,7 +295,8 @@ class DissectionResult:
             "top_samples": np.int64,
             "top_values": np.float64,
         }
-        values.setdefault("ceiling_at_quantile", [])  # saved before it was measured
+        # a result saved before the same-rule ceiling was measured: NaN for every concept
+        values.setdefault("ceiling_at_quantile", [None] * len(values["concepts"]))
         for key, dtype in arrays.items():
             values[key] = np.asarray(_nan_from_none(values[key]), dtype=dtype)
         for key in ("z_shape", "layer_shape", "segmentation_size"):

@@ -31,6 +31,9 @@ from training.progress import progress
 LEARN_STREAM = 3
 """Latent stream of the samples the unit mask is learned on (effects are measured on 2)."""
 
+OTHERS_REDUCTIONS = ("mean", "max")
+"""How ``keep_others`` sums up the other concepts' changes: their mean, or the largest."""
+
 
 def concept_probability(
     segmenter: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, concept: int
@@ -131,7 +134,7 @@ def learn_unit_mask(
     """
     if steps < 1 or batch_size < 1 or lr <= 0 or l2 < 0:
         raise InputError("steps and batch_size must be positive, lr > 0 and l2 >= 0")
-    if others_reduce not in ("mean", "max"):
+    if others_reduce not in OTHERS_REDUCTIONS:
         raise InputError(f"others_reduce must be 'mean' or 'max', got {others_reduce!r}")
     if budget is not None and not budget > 0:
         raise InputError(f"budget must be a positive number of units, got {budget}")

@@ -475,8 +475,7 @@ class CeilingTally:
         union = selected + area - covered
         exact = torch.where(union > 0, covered / union.clamp(min=1e-12), torch.zeros_like(union))
         _, above, _ = self._counts()
-        fits = above.to(torch.float64) <= target
-        levels = torch.where(fits, self.iou(), torch.zeros_like(self.iou())).max(dim=1).values
+        levels = self.iou().masked_fill(above.to(torch.float64) > target, 0.0).max(dim=1).values
         return torch.maximum(exact, levels)
 
     def merge(self, other: CeilingTally) -> None:

@@ -31,7 +31,7 @@ from gan_dissect.dissection import (
 )
 from gan_dissect.hooks import find_layer
 from gan_dissect.intervention import unit_numbers, unit_quantiles
-from gan_dissect.ranking import LearnedMask, learn_unit_mask
+from gan_dissect.ranking import OTHERS_REDUCTIONS, LearnedMask, learn_unit_mask
 from training.errors import ConfigError, InputError
 
 EFFECT_FILE = "effect.json"
@@ -88,7 +88,7 @@ def add_unit_arguments(parser: argparse.ArgumentParser) -> None:
     )
     learn.add_argument(
         "--others-reduce",
-        choices=("mean", "max"),
+        choices=OTHERS_REDUCTIONS,
         default="mean",
         help="the other concepts' change that --keep-others weighs: their mean, or the largest "
         "(so that no single concept may absorb the change)",

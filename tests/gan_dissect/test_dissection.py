@@ -248,8 +248,8 @@ def test_results_round_trip_through_json(planted, tmp_path):
         layer2.units_for("people")
     older = layer2.to_dict()
     del older["ceiling_at_quantile"]  # a result saved before it was measured
-    assert np.isnan(DissectionResult.from_dict(older).quantile_ceiling()).all()
-    assert layer2.quantile_ceiling().tolist() == planted["layer2"].ceiling_at_quantile.tolist()
+    assert np.isnan(DissectionResult.from_dict(older).ceiling_at_quantile).all()
+    assert layer2.ceiling_at_quantile.tolist() == planted["layer2"].ceiling_at_quantile.tolist()
 
 
 def test_clear_errors_for_models_that_do_not_fit(scenes):
