@@ -1,11 +1,14 @@
 """One adapter from any model to ``predict(X) -> (n, k)`` scores.
 
 A *black box* is an sklearn estimator (``predict_proba``, ``decision_function`` or ``predict``),
-a ``torch.nn.Module``, or a plain callable. :class:`BlackBox` wraps any of them into one call
-that batches the input, runs torch models under ``torch.inference_mode()`` in eval mode on the
-model's own device, and checks what comes back: the number of rows, a 1- or 2-axis shape,
-finite values and, where the output claims to be probabilities, values in [0, 1] whose rows sum
-to 1. Every problem is one :class:`~training.errors.BlackBoxError` that names it.
+a ``torch.nn.Module``, or a plain callable. Given the :class:`~training.tables.TableSchema` of
+the table it explains, the adapter hands the model what it was fitted on: a DataFrame with the
+original columns and dtypes for a model fitted on one (an unchanged scikit-learn ``Pipeline``)
+or for a plain callable, the numeric codes for anything else. :class:`BlackBox` wraps any of
+them into one call that batches the input, runs torch models under ``torch.inference_mode()``
+in eval mode on the model's own device, and checks what comes back: the number of rows, a 1- or
+2-axis shape, finite values and, where the output claims to be probabilities, values in [0, 1]
+whose rows sum to 1. Every problem is one :class:`~training.errors.BlackBoxError` that names it.
 """
 
 from __future__ import annotations
@@ -13,13 +16,17 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from training.errors import BlackBoxError, InputError
 
+if TYPE_CHECKING:
+    from training.tables import TableSchema
+
 Method = Literal["auto", "predict_proba", "decision_function", "predict"]
+InputKind = Literal["auto", "frame", "codes"]
 _PROBABILITY_TOLERANCE = 1e-4
 
 
@@ -52,6 +59,13 @@ class BlackBox:
         Apply a softmax over the last axis to a module's or callable's output (logits).
     batch_size:
         Rows per call of the model; ``None`` picks 256 for torch modules and 8192 otherwise.
+    table:
+        The schema of the table whose rows (as codes) the black box is called with; ``None``
+        passes inputs through unchanged.
+    inputs:
+        With a ``table``: ``"frame"`` calls the model with DataFrames, ``"codes"`` with the
+        numeric codes, ``"auto"`` with DataFrames for a model that has ``feature_names_in_``
+        (fitted on a DataFrame) or is a plain callable, and with codes otherwise.
     """
 
     def __init__(
@@ -62,6 +76,8 @@ class BlackBox:
         probabilities: bool | None = None,
         softmax: bool = False,
         batch_size: int | None = None,
+        table: TableSchema | None = None,
+        inputs: InputKind = "auto",
     ) -> None:
         if isinstance(model, BlackBox):
             raise InputError("model is already a BlackBox; pass it on as it is")
@@ -82,6 +98,19 @@ class BlackBox:
         if probabilities is None:
             probabilities = softmax or self.method == "predict_proba" or self.one_hot
         self.probabilities = bool(probabilities)
+        if inputs not in ("auto", "frame", "codes"):
+            raise InputError(f"inputs must be 'auto', 'frame' or 'codes', got {inputs!r}")
+        self.table = table
+        self.wants_frame = table is not None and (
+            inputs == "frame" or (inputs == "auto" and self._fitted_on_frame())
+        )
+
+    def _fitted_on_frame(self) -> bool:
+        if self.is_torch:
+            return False
+        if self.method == "call":  # a plain function: give it the table as the user has it
+            return self.table is not None and self.table.from_frame
+        return hasattr(self.model, "feature_names_in_")
 
     def _choose_method(self, method: Method) -> str:
         if self.is_torch or not hasattr(self.model, "predict"):
@@ -128,6 +157,7 @@ class BlackBox:
 
     def _predict_batch(self, batch: Any) -> np.ndarray:
         n_rows = _count_rows(batch)
+        batch = self._as_model_input(batch)
         if self.method == "module":
             raw = self._run_module(batch)
         elif self.method == "call":
@@ -142,6 +172,21 @@ class BlackBox:
             scores = np.exp(shifted)
             scores /= scores.sum(axis=1, keepdims=True)
         return scores
+
+    def _as_model_input(self, batch: Any) -> Any:
+        """With a table schema: codes become a DataFrame for a model that wants one, and a
+        DataFrame becomes codes for a model that does not."""
+        table = self.table
+        if table is None:
+            return batch
+        import pandas as pd
+
+        is_frame = isinstance(batch, pd.DataFrame)
+        if self.wants_frame and not is_frame:
+            return table.decode(np.asarray(batch, dtype=np.float64))
+        if not self.wants_frame and is_frame:
+            return table.encode(batch)
+        return batch
 
     def _one_hot(self, labels: np.ndarray) -> np.ndarray:
         classes = self.classes_ if self.classes_ is not None else np.unique(labels)
