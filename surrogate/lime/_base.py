@@ -120,6 +120,12 @@ class LimeExplainer:
         interpretable features marked true taken away (used by the deletion curve)."""
         raise NotImplementedError
 
+    def as_black_box(self, predict_fn: Any, batch_size: int | None = None) -> BlackBox:
+        """``predict_fn`` as the checked black box that this explainer's inputs are given to."""
+        if isinstance(predict_fn, BlackBox):
+            return predict_fn
+        return as_black_box(predict_fn, batch_size=batch_size)
+
     def _default_batch(self, instances: Sequence[Any]) -> int:
         """Rows per black-box call when the caller gives no ``batch_size``."""
         return self._default_batch_size
@@ -149,7 +155,7 @@ class LimeExplainer:
             raise InputError(f"top_labels must be positive, got {top_labels}")
         checked = self._check_instances(instances)
         rows_per_call = batch_size or self._default_batch(checked)
-        black_box = _as_black_box(predict_fn, rows_per_call)
+        black_box = self.as_black_box(predict_fn, rows_per_call)
         explanations: list[Explanation] = []
         groups = _groups(len(checked), num_samples)
         steps = progress(groups, desc="LIME", unit="group") if len(groups) > 1 else iter(groups)
@@ -268,12 +274,6 @@ def _single_threaded_blas() -> Any:
     small, where waking more threads costs more than it saves, and on a busy machine stalls
     (the black box's calls keep whatever threading the caller set)."""
     return _blas_controller().limit(limits=1, user_api="blas")
-
-
-def _as_black_box(predict_fn: Any, batch_size: int) -> BlackBox:
-    if isinstance(predict_fn, BlackBox):
-        return predict_fn
-    return as_black_box(predict_fn, batch_size=batch_size)
 
 
 def _groups(n_instances: int, num_samples: int) -> list[range]:

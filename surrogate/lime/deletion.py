@@ -17,7 +17,7 @@ import numpy as np
 
 from surrogate.lime._base import LimeExplainer
 from surrogate.lime.explanation import Explanation
-from training.blackbox import BlackBox, as_black_box
+from training.blackbox import BlackBox
 from training.errors import InputError
 
 
@@ -117,7 +117,7 @@ def deletion_curve(
     ranks = np.argsort(orders, axis=1)
     steps = np.arange(n_features + 1)
     removed = (ranks[:, None, :] < steps[None, :, None]).reshape(-1, n_features)
-    black_box = _black_box(predict_fn)
+    black_box = explainer.as_black_box(predict_fn)
     scores = _score_in_batches(explainer, instance, explanation, removed, black_box)[:, column]
     curves = scores.reshape(len(orders), n_features + 1)
     return DeletionCurve(
@@ -128,10 +128,6 @@ def deletion_curve(
         scores=curves[0],
         random_scores=curves[1:],
     )
-
-
-def _black_box(predict_fn: Any) -> BlackBox:
-    return predict_fn if isinstance(predict_fn, BlackBox) else as_black_box(predict_fn)
 
 
 def _score_in_batches(

@@ -10,6 +10,14 @@ as ``lime`` draws it:
 - continuous features without discretisation: ``Normal(0, 1) * std + mean`` (or ``+ value`` of
   the instance with ``sample_around_instance``), standardised for the surrogate.
 
+A pandas DataFrame is a table as its user has it: text, ``category`` and boolean columns are
+categorical, explained by category (``sex=female``), and the black box is called with
+DataFrames of the original columns and dtypes when it was fitted on one (an unchanged
+scikit-learn ``Pipeline``). A missing value is a value like any other: in a categorical column
+it is a category of its own (``embarked=missing``), drawn at its training frequency; in a
+discretised numeric column it is a bin of its own (``age is missing``), whose neighbours are
+missing too. Continuous columns that are not discretised cannot hold missing values.
+
 Neighbours are weighted by ``sqrt(exp(-d^2 / w^2))`` of their euclidean distance to the instance
 in that standardised space, ``w = 0.75 * sqrt(n_features)`` by default. The difference from
 ``lime`` is how, not what: all neighbours are drawn in a few array operations (inverse-CDF
@@ -24,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from lime.discretize import (
     BaseDiscretizer,
     DecileDiscretizer,
@@ -42,7 +51,9 @@ from surrogate.lime._random import (
     uniforms,
 )
 from surrogate.lime.explanation import Explanation
+from training.blackbox import BlackBox, as_black_box
 from training.errors import InputError
+from training.tables import TableSchema
 
 _DISCRETIZERS = {
     "quartile": QuartileDiscretizer,
@@ -57,7 +68,8 @@ class LimeTabularExplainer(LimeExplainer):
     Parameters
     ----------
     training_data:
-        (n, d) numeric array whose statistics define the neighbourhoods.
+        (n, d) numeric array, or a pandas DataFrame, whose statistics define the
+        neighbourhoods. Numeric columns may hold missing values (NaN).
     mode:
         ``"classification"`` (the black box returns class scores) or ``"regression"`` (one
         value per row).
@@ -66,9 +78,11 @@ class LimeTabularExplainer(LimeExplainer):
     feature_names:
         One name per column; ``"0"``, ``"1"``, ... by default.
     categorical_features:
-        Indices of categorical columns (integer-coded values).
+        Indices (or, for a DataFrame, names) of categorical columns. An array's categorical
+        columns hold integer codes; a DataFrame's every non-numeric column is categorical too.
     categorical_names:
-        ``{column: [name of value 0, name of value 1, ...]}`` for readable categories.
+        ``{column: [name of value 0, name of value 1, ...]}`` for readable categories (a
+        DataFrame's categories are named by their values).
     kernel_width:
         Width of the exponential kernel; ``0.75 * sqrt(d)`` by default.
     kernel:
@@ -114,7 +128,18 @@ class LimeTabularExplainer(LimeExplainer):
         random_state: RandomState = None,
         sampler: str = "qmc",
     ) -> None:
-        data = _check_table(training_data, "training_data")
+        self.table_: TableSchema | None = None
+        if isinstance(training_data, pd.DataFrame):
+            self.table_, data = TableSchema.from_data(
+                training_data,
+                categorical=None if categorical_features is None else list(categorical_features),
+                what="training_data",
+            )
+            feature_names = self.table_.names if feature_names is None else feature_names
+            categorical_features = self.table_.categorical_indices
+            categorical_names = {**self.table_.category_names(), **(categorical_names or {})}
+        else:
+            data = _check_table(training_data, "training_data", missing_allowed=True)
         n_features = data.shape[1]
         super().__init__(
             kernel_width=0.75 * np.sqrt(n_features) if kernel_width is None else kernel_width,
@@ -132,11 +157,15 @@ class LimeTabularExplainer(LimeExplainer):
             raise InputError(
                 f"feature_names has {len(self.feature_names)} names for {n_features} columns"
             )
-        self.categorical_features = sorted({int(i) for i in categorical_features or ()})
+        self.categorical_features = sorted(
+            {int(i) for i in (categorical_features if categorical_features is not None else ())}
+        )
         outside = [i for i in self.categorical_features if not 0 <= i < n_features]
         if outside:
             raise InputError(f"categorical_features {outside} are not columns 0..{n_features - 1}")
         self.categorical_names = {int(k): list(v) for k, v in (categorical_names or {}).items()}
+        _check_missing(data, self.categorical_features, self.feature_names, discretize_continuous)
+        self.missing_features_ = [int(c) for c in np.flatnonzero(np.isnan(data).any(axis=0))]
         self.discretize_continuous = discretize_continuous
         self.sample_around_instance = sample_around_instance
         self.n_features_ = n_features
@@ -151,6 +180,11 @@ class LimeTabularExplainer(LimeExplainer):
         self, discretizer: str | BaseDiscretizer, data: np.ndarray, labels: Any
     ) -> BaseDiscretizer:
         if isinstance(discretizer, BaseDiscretizer):
+            if np.isnan(data).any():
+                raise InputError(
+                    "training_data has missing values, which a discretizer passed in cannot "
+                    "bin: pass its name ('quartile', 'decile' or 'entropy') instead"
+                )
             return discretizer
         if discretizer not in _DISCRETIZERS:
             raise InputError(
@@ -160,16 +194,20 @@ class LimeTabularExplainer(LimeExplainer):
         if discretizer == "entropy" and labels is None:
             raise InputError("the entropy discretizer needs training_labels")
         seed = self.random_state if isinstance(self.random_state, int) else None
-        made: BaseDiscretizer = _DISCRETIZERS[discretizer](
-            data, self.categorical_features, self.feature_names, labels=labels, random_state=seed
+        return _discretizer_with_missing(
+            _DISCRETIZERS[discretizer],
+            data,
+            self.categorical_features,
+            self.feature_names,
+            labels,
+            seed,
         )
-        return made
 
     def _learn_statistics(self, data: np.ndarray) -> None:
         """Scaling, and the values and frequencies each categorical-like column is drawn from."""
         # What a removed feature becomes in a deletion curve: the training mean, or the most
         # frequent value of a categorical column.
-        self.baseline_ = data.mean(axis=0)
+        self.baseline_ = np.nanmean(data, axis=0)
         for feature in self.categorical_features:
             values, counts = np.unique(data[:, feature], return_counts=True)
             self.baseline_[feature] = values[np.argmax(counts)]
@@ -256,13 +294,13 @@ class LimeTabularExplainer(LimeExplainer):
 
         ``predict_fn`` maps an (n, d) array to (n, k) scores: a function, an sklearn estimator
         or a torch module (wrapped in :class:`training.blackbox.BlackBox`, which checks what
-        it returns). Labels ``labels`` are explained, or the ``top_labels`` best scored ones.
+        it returns); for an explainer built on a DataFrame it gets DataFrames when it was
+        fitted on one or is a plain function. ``data_row`` is a row of numbers, or a Series,
+        dict or one-row DataFrame of the table's columns. Labels ``labels`` are explained, or
+        the ``top_labels`` best scored ones.
         """
-        row = np.asarray(data_row)
-        if row.ndim != 1:
-            raise InputError(f"data_row must be one row (1-D), got shape {row.shape}")
         return self.explain_many(
-            row[None],
+            self._as_rows(data_row),
             predict_fn,
             labels=labels,
             top_labels=top_labels,
@@ -301,18 +339,50 @@ class LimeTabularExplainer(LimeExplainer):
     ) -> np.ndarray:
         """Copies of ``instance`` whose columns marked in ``removed`` (m, d) take ``baseline_``
         (the training mean, or the most frequent value of a categorical column)."""
-        row = self._check_instances(np.asarray(instance)[None])[0]
+        row = self._check_instances(self._as_rows(instance))[0]
         removed = np.asarray(removed, dtype=bool)
         return np.where(removed, self.baseline_, row)
 
     # ---- the adapter ----------------------------------------------------------------------
 
+    def as_black_box(self, predict_fn: Any, batch_size: int | None = None) -> BlackBox:
+        """``predict_fn`` as the checked black box that receives this explainer's neighbours
+        (DataFrames of the training table's columns where the model wants them)."""
+        if isinstance(predict_fn, BlackBox):
+            return predict_fn
+        return as_black_box(predict_fn, batch_size=batch_size, table=self.table_)
+
+    def _as_rows(self, row: Any) -> Any:
+        """One row (array, Series, dict or one-row DataFrame) as a table of one row."""
+        if isinstance(row, pd.DataFrame):
+            if len(row) != 1:
+                raise InputError(f"data_row must be one row, got a DataFrame of {len(row)} rows")
+            return row
+        if isinstance(row, (pd.Series, dict)):
+            return row
+        array = np.asarray(row)
+        if array.ndim != 1:
+            raise InputError(f"data_row must be one row (1-D), got shape {array.shape}")
+        return array[None]
+
     def _check_instances(self, instances: Any) -> np.ndarray:
-        rows = _check_table(instances, "rows to explain")
+        if self.table_ is not None:
+            rows = self.table_.encode(instances, what="rows to explain")
+        else:
+            rows = _check_table(instances, "rows to explain", missing_allowed=True)
         if rows.shape[1] != self.n_features_:
             raise InputError(
                 f"rows to explain have {rows.shape[1]} features but the explainer was built on "
                 f"training data with {self.n_features_}"
+            )
+        unexplained = np.isnan(rows)
+        unexplained[:, self.missing_features_] = False
+        if unexplained.any():
+            row, column = (int(i[0]) for i in np.nonzero(unexplained))
+            raise InputError(
+                f"rows to explain hold NaN in column {self.feature_names[column]!r} (first: row "
+                f"{row}), which has no missing value in the training data, so LIME cannot "
+                "sample around it"
             )
         return rows
 
@@ -411,7 +481,7 @@ class LimeTabularExplainer(LimeExplainer):
     def _describe(self, instance: np.ndarray) -> dict[str, Any]:
         """Readable names and values of the instance's features, as ``lime`` writes them."""
         names = list(self.feature_names)
-        values = [f"{v:.2f}" for v in instance]
+        values = ["missing" if np.isnan(v) else f"{v:.2f}" for v in instance]
         binned = self.discretizer_.lambdas if self.discretizer_ is not None else {}
         for feature in self.categorical_features:
             if feature in binned:
@@ -425,10 +495,14 @@ class LimeTabularExplainer(LimeExplainer):
             bins = self.discretizer_.discretize(instance)
             for feature, bin_names in self.discretizer_.names.items():
                 names[feature] = bin_names[int(bins[feature])]
+        row: list[Any] = [None if np.isnan(v) else float(v) for v in instance]
+        if self.table_ is not None:  # the row as the user has it: categories by value
+            raw = self.table_.decode(instance[None]).iloc[0]
+            row = [None if pd.isna(v) else _plain(v) for v in raw.tolist()]
         return {
             "feature_names": names,
             "feature_values": values,
-            "instance": {"values": instance.tolist(), "columns": list(self.feature_names)},
+            "instance": {"values": row, "columns": list(self.feature_names)},
         }
 
 
@@ -441,8 +515,9 @@ def _discretizer_name(discretizer: BaseDiscretizer | None) -> str | None:
     return type(discretizer).__name__
 
 
-def _check_table(table: Any, what: str) -> np.ndarray:
-    """A finite float64 (n, d) array, or one clear error naming ``what`` is wrong."""
+def _check_table(table: Any, what: str, *, missing_allowed: bool = False) -> np.ndarray:
+    """A float64 (n, d) array without infinities (and without NaN unless ``missing_allowed``),
+    or one clear error naming ``what`` is wrong."""
     try:
         array = np.asarray(table, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -451,10 +526,80 @@ def _check_table(table: Any, what: str) -> np.ndarray:
         raise InputError(f"{what} must be a 2-D table (rows, features), got shape {array.shape}")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise InputError(f"{what} is empty (shape {array.shape})")
-    finite = np.isfinite(array).all(axis=1)
+    finite = ~np.isinf(array).any(axis=1) if missing_allowed else np.isfinite(array).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)
-        raise InputError(
-            f"{what} hold NaN or infinite values in {bad.size} row(s) (first: row {bad[0]})"
-        )
+        kind = "infinite" if missing_allowed else "NaN or infinite"
+        raise InputError(f"{what} hold {kind} values in {bad.size} row(s) (first: row {bad[0]})")
     return array
+
+
+def _check_missing(
+    data: np.ndarray, categorical: list[int], names: list[str], discretize: Any
+) -> None:
+    """Missing values (NaN) only where they can be explained: in numeric columns that are
+    discretised (a bin of their own). A DataFrame's categorical columns never hold NaN: a
+    missing category is a code of its own."""
+    absent = np.isnan(data).any(axis=0)
+    if not absent.any():
+        return
+    for column in np.flatnonzero(absent):
+        if int(column) in categorical:
+            raise InputError(
+                f"column {names[column]!r} is categorical but holds NaN: give its codes, or a "
+                "DataFrame, where a missing value is a category of its own"
+            )
+        if not discretize:
+            raise InputError(
+                f"column {names[column]!r} has missing values, which LIME explains as a bin of "
+                "their own: use discretize_continuous=True (the default), or impute them"
+            )
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready Python value of a table cell (numbers, text, booleans)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value if isinstance(value, (int, float, str, bool)) else str(value)
+
+
+def _discretizer_with_missing(
+    cls: type[BaseDiscretizer],
+    data: np.ndarray,
+    categorical: list[int],
+    names: list[str],
+    labels: Any,
+    seed: int | None,
+) -> BaseDiscretizer:
+    """``cls`` fitted as ``lime`` fits it; a column with missing values gets the bins of its
+    present values (fitted on them alone) and one more bin, last, for its missing ones.
+
+    Without missing values this is ``cls(data, categorical, names, labels, seed)`` exactly.
+    """
+    gappy = [
+        int(c) for c in np.flatnonzero(np.isnan(data).any(axis=0)) if int(c) not in categorical
+    ]
+    if not gappy:
+        return cls(data, categorical, names, labels=labels, random_state=seed)
+    filled = np.where(np.isnan(data), 0.0, data)  # gappy columns are binned apart below
+    discretizer = cls(filled, [*categorical, *gappy], names, labels=labels, random_state=seed)
+    for column in gappy:
+        present = ~np.isnan(data[:, column])
+        alone = cls(
+            data[present, column][:, None],
+            [],
+            [names[column]],
+            labels=None if labels is None else np.asarray(labels)[present],
+            random_state=seed,
+        )
+        last = len(alone.names[0])  # the missing values' bin
+        discretizer.names[column] = [*alone.names[0], f"{names[column]} is missing"]
+        discretizer.lambdas[column] = lambda x, binned=alone.lambdas[0], last=last: np.where(
+            np.isnan(x), last, binned(np.nan_to_num(x))
+        )
+        # A missing value's bin has NaN bounds and mean, so its neighbours' values are NaN.
+        discretizer.means[column] = [*alone.means[0], np.nan]
+        discretizer.stds[column] = [*alone.stds[0], 1.0]
+        discretizer.mins[column] = [*alone.mins[0], np.nan]
+        discretizer.maxs[column] = [*alone.maxs[0], np.nan]
+    return discretizer

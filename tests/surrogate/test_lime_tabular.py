@@ -187,9 +187,11 @@ def test_nan_rows_are_one_clear_error(cancer):
     explainer = LimeTabularExplainer(X, random_state=0)
     rows = X[:4].copy()
     rows[2, 5] = np.nan
-    with pytest.raises(InputError, match=r"NaN or infinite values in 1 row\(s\) \(first: row 2\)"):
+    # A column with no missing value in training has no bin for one: an error, not a guess.
+    with pytest.raises(InputError, match=r"NaN in column '5' \(first: row 2\), which has no"):
         explainer.explain_many(rows, forest.predict_proba)
-    with pytest.raises(InputError, match="training_data hold NaN"):
+    rows[1, 3] = np.inf
+    with pytest.raises(InputError, match=r"training_data hold infinite values in 1 row\(s\)"):
         LimeTabularExplainer(rows)
 
 
