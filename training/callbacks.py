@@ -4,7 +4,9 @@
   that an exported model's card can say how it was made.
 - :class:`SampleGrid` writes a grid of generated images from fixed latents after every epoch.
 - :class:`GANQuality` labels generated images with the shipped segmenter after every epoch and
-  compares their concept statistics with real scenes (JSON, a figure, logged metrics).
+  compares their concept statistics with real scenes, and measures how far they lie from real
+  scenes in the segmenter's feature space (Fréchet distance, KID, precision, recall, beside the
+  real-vs-real floor): JSON, figures, logged metrics.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from training.evaluation import compare_statistics, generate, segment
+from training.evaluation import ImageQuality, compare_statistics, generate, segment
 from training.images import save_figure, save_grid
 from training.runs import atomic_write_json, package_versions
 from training.scenes import CONCEPTS, held_out_scenes
 
 RECORD_FILE = "record.json"
+FEATURE_FIGURES = ("fd", "kid", "precision", "recall")
 
 
 def run_dir(trainer: pl.Trainer) -> Path:
@@ -128,8 +131,12 @@ class GANQuality(_WritesToRun):
     ``num_samples`` generated images and as many held-out real scenes are labelled by the
     shipped model ``segmenter`` (from ``weights_dir``); :func:`training.evaluation.
     compare_statistics` gives each concept's pixel share and presence in both and the Fréchet
-    segmentation distance. Writes ``quality/epoch_NNN.json`` and ``.png``, ``quality/history.png``
-    and logs ``quality/fsd``, ``quality/max_relative_error`` and ``quality/lamp_presence_ratio``.
+    segmentation distance. :class:`training.evaluation.ImageQuality` adds, under ``"features"``,
+    the Fréchet distance, KID (with its standard error), precision and recall in the
+    segmenter's feature space, with the floor of a second set of real scenes beside them.
+    Writes ``quality/epoch_NNN.json`` and ``.png``, ``quality/history.png`` and logs
+    ``quality/fsd``, ``quality/max_relative_error``, ``quality/lamp_presence_ratio``,
+    ``quality/fd``, ``quality/kid``, ``quality/precision`` and ``quality/recall``.
     """
 
     def __init__(
@@ -148,6 +155,7 @@ class GANQuality(_WritesToRun):
         self.history: list[dict[str, Any]] = []
         self._segmenter: torch.nn.Module | None = None
         self._real_labels: np.ndarray | None = None
+        self._quality: ImageQuality | None = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
@@ -158,15 +166,23 @@ class GANQuality(_WritesToRun):
         # fail before training starts, not after the first epoch, when no segmenter is shipped
         self._segmenter = load_pretrained(self.segmenter_name, weights_dir=self.weights_dir)
         size = int(_generator_of(pl_module).size)  # type: ignore[arg-type]
-        real = held_out_scenes(self.num_samples, size=size)
-        self._real_labels = segment(self._segmenter, real.images)
+        # the first half is the reference, the second the floor's other real set
+        real = held_out_scenes(2 * self.num_samples, size=size)
+        self._real_labels = segment(self._segmenter, real.images[: self.num_samples])
+        # KID subsets of at least 50 images each (down to 2 subsets for tiny test runs)
+        subsets = min(10, max(2, self.num_samples // 50))
+        self._quality = ImageQuality(
+            self._segmenter, n=self.num_samples, real=real.images, subsets=subsets, seed=self.seed
+        )
 
     def measure(self, pl_module: pl.LightningModule) -> dict[str, Any]:
-        """Concept statistics of generated images against real ones, as in the JSON files."""
-        if self._segmenter is None or self._real_labels is None:
+        """Concept statistics and feature-space quality of generated images, as in the JSON."""
+        if self._segmenter is None or self._real_labels is None or self._quality is None:
             raise RuntimeError("GANQuality.measure needs setup() first")
         images = generate(_generator_of(pl_module), self.num_samples, seed=self.seed)
-        return compare_statistics(self._real_labels, segment(self._segmenter, images))
+        result = compare_statistics(self._real_labels, segment(self._segmenter, images))
+        result["features"] = self._quality.measure(images)
+        return result
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
@@ -182,6 +198,7 @@ class GANQuality(_WritesToRun):
             "quality/fsd": result["fsd"],
             "quality/max_relative_error": result["max_relative_error"],
             "quality/lamp_presence_ratio": result["lamp_presence_ratio"],
+            **{f"quality/{key}": result["features"][key] for key in FEATURE_FIGURES},
         }
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
@@ -226,7 +243,7 @@ def history_figure(history: list[dict[str, Any]]) -> Any:
     import matplotlib.pyplot as plt
 
     epochs = [h["epoch"] for h in history]
-    figure, axes = plt.subplots(1, 3, figsize=(11, 3))
+    figure, axes = plt.subplots(1, 4, figsize=(14, 3))
     axes[0].plot(epochs, [h["fsd"] for h in history], marker="o")
     axes[0].set_title("Fréchet segmentation distance")
     axes[1].plot(epochs, [h["max_relative_error"] for h in history], marker="o")
@@ -235,6 +252,10 @@ def history_figure(history: list[dict[str, Any]]) -> Any:
     axes[2].plot(epochs, [h["lamp_presence_ratio"] for h in history], marker="o")
     axes[2].axhline(0.7, color="grey", linestyle="--")
     axes[2].set_title("lamp presence / real (target >= 0.7)")
+    axes[3].plot(epochs, [h["features"]["fd"] for h in history], marker="o")
+    axes[3].axhline(history[-1]["features"]["floor"]["fd"], color="grey", linestyle="--")
+    axes[3].set_yscale("log")
+    axes[3].set_title("feature Fréchet distance (dashed: real vs real)")
     for axis in axes:
         axis.set_xlabel("epoch")
     figure.tight_layout()

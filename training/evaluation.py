@@ -7,11 +7,19 @@
   cancel): each concept's mean pixel share, how often it is present, and the Fréchet distance
   between the two distributions of per-image concept shares (a "Fréchet segmentation distance",
   Bau et al. 2019, here on shares in percent).
+- Generator, as a person sees it: :class:`ImageQuality` describes every image by the shipped
+  segmenter's deepest features (its bottleneck, 8 x 8 at 64 px, pooled to the mean and standard
+  deviation of each channel over positions) and compares generated with held-out real scenes by
+  the Fréchet distance, the kernel distance (KID, Bińkowski et al. 2018: unbiased MMD^2 with the
+  cubic polynomial kernel, mean and standard error over disjoint subsets) and improved precision
+  and recall (Kynkäänniemi et al. 2019: k-nearest-neighbour balls around each set). Beside every
+  figure it reports the same figure between two disjoint sets of real scenes, the floor a
+  perfect generator would reach at that sample count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -270,3 +278,200 @@ def evaluate_generator(
         result["concepts"][name]["real_true_share"] = float(true_share[i])
     result["seed"] = seed
     return result
+
+
+FEATURE_LAYER = "bottleneck"
+"""The segmenter layer whose features describe an image (the shipped U-Net's deepest)."""
+
+
+@torch.no_grad()
+def image_features(
+    segmenter: torch.nn.Module,
+    images: np.ndarray | torch.Tensor,
+    *,
+    layer: str = FEATURE_LAYER,
+    batch_size: int = 256,
+    size: int | None = SEGMENTER_SIZE,
+) -> np.ndarray:
+    """float64 (N, 2 C): each channel's mean and standard deviation over positions of ``layer``.
+
+    The mean says which things a scene holds, the deviation how they vary across it (a blurred
+    or speckled scene changes the second before the first). Images are resized to ``size`` as
+    in :func:`segment`.
+    """
+    modules = dict(segmenter.named_modules())
+    if layer not in modules:
+        raise ValueError(f"the segmenter has no layer {layer!r} to take features from")
+    captured: list[torch.Tensor] = []
+    handle = modules[layer].register_forward_hook(lambda _m, _i, out: captured.append(out))
+    device = module_device(segmenter)
+    was_training = segmenter.training
+    segmenter.eval()
+    try:
+        parts = []
+        for batch in _batches(images, batch_size):
+            if size is not None and batch.shape[-1] != size:
+                batch = F.interpolate(
+                    batch, size=(size, size), mode="bilinear", align_corners=False
+                )
+            captured.clear()
+            segmenter(batch.to(device))
+            maps = captured[-1].float().flatten(2)
+            parts.append(torch.cat([maps.mean(2), maps.std(2)], 1).cpu().double().numpy())
+    finally:
+        handle.remove()
+        segmenter.train(was_training)
+    return np.concatenate(parts)
+
+
+def kernel_distance(
+    a: np.ndarray, b: np.ndarray, *, subsets: int = 10, seed: int = 0
+) -> tuple[float, float]:
+    """KID: the unbiased MMD^2 between the rows of ``a`` and ``b``, and its standard error.
+
+    Kernel ``k(x, y) = (x . y / d + 1) ** 3``. Both sets are shuffled and cut into ``subsets``
+    disjoint, equal parts; the unbiased estimate (diagonal terms left out) of each pair of parts
+    is independent of the others, so their mean is unbiased and ``std / sqrt(subsets)`` is its
+    standard error. Returns ``(mean, standard_error)``.
+    """
+    if subsets < 2:
+        raise ValueError(f"subsets must be >= 2 to give a standard error, got {subsets}")
+    m = min(len(a), len(b)) // subsets
+    if m < 2:
+        raise ValueError(f"{min(len(a), len(b))} samples are too few for {subsets} subsets")
+    rng = np.random.default_rng(seed)
+    order_a, order_b = rng.permutation(len(a)), rng.permutation(len(b))
+    d = a.shape[1]
+    estimates = []
+    for i in range(subsets):
+        x = a[order_a[i * m : (i + 1) * m]]
+        y = b[order_b[i * m : (i + 1) * m]]
+        k_xx, k_yy, k_xy = ((p @ q.T / d + 1) ** 3 for p, q in ((x, x), (y, y), (x, y)))
+        within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
+        estimates.append(within - 2 * k_xy.mean())
+    values = np.asarray(estimates)
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(subsets))
+
+
+def _pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    squared = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+def _knn_radii(points: np.ndarray, k: int) -> np.ndarray:
+    """Distance from each row to its k-th nearest other row."""
+    distances = _pairwise_distances(points, points)
+    # column 0 of the sorted rows is the point itself (distance 0)
+    return np.partition(distances, k, axis=1)[:, k]
+
+
+def precision_recall(real: np.ndarray, generated: np.ndarray, *, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) of feature rows.
+
+    Each set's manifold is the union of balls round its points, each ball reaching to the point's
+    ``k``-th nearest neighbour in its own set. Precision: the share of generated points inside the
+    real manifold (are the samples realistic?); recall: the share of real points inside the
+    generated one (is all of reality covered?). Returns ``(precision, recall)``.
+    """
+    if min(len(real), len(generated)) <= k:
+        raise ValueError(f"need more than k={k} points in each set")
+    real_radii, generated_radii = _knn_radii(real, k), _knn_radii(generated, k)
+    distances = _pairwise_distances(generated, real)  # (generated, real)
+    precision = (distances <= real_radii[None, :]).any(1).mean()
+    recall = (distances <= generated_radii[:, None]).any(0).mean()
+    return float(precision), float(recall)
+
+
+def feature_quality(
+    real: np.ndarray, generated: np.ndarray, *, subsets: int = 10, k: int = 3, seed: int = 0
+) -> dict[str, float]:
+    """Fréchet distance, KID with its standard error, precision and recall of two feature sets."""
+    kid, kid_se = kernel_distance(real, generated, subsets=subsets, seed=seed)
+    precision, recall = precision_recall(real, generated, k=k)
+    return {
+        "fd": frechet_distance(real, generated),
+        "kid": kid,
+        "kid_se": kid_se,
+        "precision": precision,
+        "recall": recall,
+        "samples": min(len(real), len(generated)),
+    }
+
+
+class ImageQuality:
+    """How far generated images lie from held-out real scenes, in the segmenter's feature space.
+
+    Built once from a segmenter and ``n`` reference real scenes; a second, disjoint set of ``n``
+    real scenes gives the floor. Both come from the held-out stream
+    (:func:`training.scenes.held_out_scenes`) unless given.
+
+    Parameters
+    ----------
+    segmenter:
+        The network whose ``layer`` features describe an image (the shipped segmenter).
+    n:
+        Real scenes in the reference set and in the floor set (compare ``n`` generated images).
+    size:
+        Side of the real scenes rendered (the generator's image size).
+    real:
+        Optional real images (2 n, 3, size, size) to use instead: the first n are the
+        reference, the next n the floor set.
+    subsets, k, seed:
+        KID subsets, the precision/recall neighbourhood size, the KID shuffling seed.
+    """
+
+    def __init__(
+        self,
+        segmenter: torch.nn.Module,
+        *,
+        n: int = 2000,
+        size: int = 64,
+        real: np.ndarray | torch.Tensor | None = None,
+        layer: str = FEATURE_LAYER,
+        subsets: int = 10,
+        k: int = 3,
+        seed: int = 0,
+        batch_size: int = 256,
+    ) -> None:
+        from training.scenes import held_out_scenes
+
+        self.segmenter = segmenter
+        self.n = n
+        self.layer = layer
+        self.subsets = subsets
+        self.k = k
+        self.seed = seed
+        self.batch_size = batch_size
+        images = held_out_scenes(2 * n, size=size).images if real is None else real
+        if len(images) < 2 * n:
+            raise ValueError(f"need 2 x {n} real images (reference and floor), got {len(images)}")
+        features = self.features(images[: 2 * n])
+        self.reference_, self.floor_set_ = features[:n], features[n:]
+        self.floor_ = feature_quality(
+            self.reference_, self.floor_set_, subsets=subsets, k=k, seed=seed
+        )
+
+    def features(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
+        """The pooled segmenter features of ``images`` (see :func:`image_features`)."""
+        return image_features(self.segmenter, images, layer=self.layer, batch_size=self.batch_size)
+
+    def measure(self, images: np.ndarray | torch.Tensor) -> dict[str, Any]:
+        """FD, KID and its s.e., precision and recall of ``images`` against the reference,
+        with the real-vs-real floor beside them (key ``floor``)."""
+        result: dict[str, Any] = feature_quality(
+            self.reference_, self.features(images), subsets=self.subsets, k=self.k, seed=self.seed
+        )
+        result["floor"] = dict(self.floor_)
+        return result
+
+
+def quality_table(rows: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    """A plain-text table of named :func:`feature_quality` results (FD, KID +- s.e., P, R)."""
+    lines = [f"{'':<34} {'FD':>8} {'KID x 1e3':>16} {'precision':>9} {'recall':>7} {'n':>6}"]
+    for name, r in rows:
+        kid = f"{r['kid'] * 1e3:.3f} +- {r['kid_se'] * 1e3:.3f}"
+        lines.append(
+            f"{name:<34} {r['fd']:8.3f} {kid:>16} {r['precision']:9.3f} {r['recall']:7.3f} "
+            f"{r['samples']:6d}"
+        )
+    return "\n".join(lines)

@@ -156,6 +156,11 @@ def test_fit_writes_record_samples_quality_and_a_safe_checkpoint(fitted_run):
     quality = json.loads((run / "quality" / "epoch_001.json").read_text())
     assert set(quality["concepts"]) == set(CONCEPTS)
     assert quality["real_images"] == quality["generated_images"] == 16
+    features = quality["features"]
+    assert features["samples"] == features["floor"]["samples"] == 16
+    # an untrained generator lies far outside the real scenes, the floor does not
+    assert features["fd"] > 10 * features["floor"]["fd"]
+    assert features["precision"] < features["floor"]["precision"]
     checkpoint = load_checkpoint(run / "checkpoints" / "last.ckpt")  # weights_only=True
     assert checkpoint["hyper_parameters"]["_class_path"] == "training.modules.GANModule"
 
