@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,17 +203,24 @@ def table_dataset(
     names = [str(column) for column in frame.columns]
     if frame.shape[0] == 0:
         raise InputError(f"table {name!r} has no rows")
+    notes: dict[str, Any] = {}
     y = None
     label_name = None
     if label_column is not None:
         label_name = _column(names, label_column, "--label-column", name)
-        labels = frame[label_name]
-        if labels.isna().any():
-            rows = np.flatnonzero(labels.isna().to_numpy())
-            raise InputError(
-                f"label column {label_name!r} has no label in {rows.size} row(s) "
-                f"(first: row {rows[0]}); drop those rows or name another column"
+        unlabelled = frame[label_name].isna().to_numpy()
+        if unlabelled.all():
+            raise InputError(f"label column {label_name!r} of {name!r} holds no label at all")
+        if unlabelled.any():  # rows without a label can be neither fitted nor scored
+            rows = np.flatnonzero(unlabelled)
+            notes["unlabelled_rows_left_out"] = [int(row) for row in rows]
+            print(
+                f"note: {rows.size} row(s) of {name!r} have no label in {label_name!r} and are "
+                f"left out (first: row {rows[0]})",
+                file=sys.stderr,
             )
+            frame = frame.loc[~unlabelled].reset_index(drop=True)
+        labels = frame[label_name]
         y = labels.to_numpy()
     row_ids = None
     if id_column is not None:
@@ -236,6 +244,7 @@ def table_dataset(
         frame=features,
         row_ids=row_ids,
         label_column=label_name,
+        notes=notes,
     )
     if y is not None:
         data.task = task or ("regression" if _looks_like_values(y) else "classification")

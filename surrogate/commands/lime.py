@@ -61,7 +61,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "lines (text); None: breast_cancer, digits or reviews",
     )
     parser.add_argument(
-        "--label-column", default=None, help="for a .csv: the column holding the labels"
+        "--label-column",
+        default=None,
+        help="tables from a file: the column holding the labels (text or numbers)",
+    )
+    parser.add_argument(
+        "--task",
+        choices=("classification", "regression"),
+        default=None,
+        help="tables: explain class scores or a predicted value; None: from the model "
+        "(a scikit-learn regressor or classifier) or else the labels (numbers with fractions "
+        "or many distinct values are regressed)",
+    )
+    parser.add_argument(
+        "--categorical",
+        default=None,
+        help="tables from a file: categorical columns, comma-separated; None: every "
+        "non-numeric column (text, booleans)",
+    )
+    parser.add_argument(
+        "--id-column",
+        default=None,
+        help="tables from a file: the column that names the rows; --instances and every "
+        "output then name rows by it",
     )
     parser.add_argument(
         "--model",
@@ -83,7 +105,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="features in each explanation; None: 6 (tables, text) or 10 (images)",
     )
     parser.add_argument(
-        "--instances", default="0,1,2", help="held-out rows to explain, comma-separated"
+        "--instances",
+        default=None,
+        help="rows to explain, comma-separated: positions among the held-out rows, or with "
+        "--id-column the rows' names; None: the first three held-out rows",
     )
     parser.add_argument("--feature-selection", choices=FEATURE_SELECTIONS, default="auto")
     parser.add_argument(
@@ -139,6 +164,18 @@ class Task:
     model_name: str
     accuracy: float | None
     options: dict[str, Any] = field(default_factory=dict)
+    # With an id column: every row is an instance, named by its id; ``held_out`` lists the
+    # positions of the held-out ones (the default instances and SP-LIME's candidates).
+    row_names: list[str] | None = None
+    held_out: list[int] | None = None
+
+    def name(self, row: int) -> str:
+        """How the page and the JSON name instance ``row``."""
+        return self.row_names[row] if self.row_names is not None else f"held-out row {row}"
+
+    def candidates(self) -> list[int]:
+        """Instances that were not used to fit the model, in order."""
+        return self.held_out if self.held_out is not None else list(range(_count(self.instances)))
 
 
 def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
@@ -150,7 +187,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     num_samples = args.num_samples or _DEFAULT_SAMPLES[kind]
     num_features = args.num_features or _DEFAULT_FEATURES[kind]
     task = _BUILDERS[kind](args)
-    rows = _parse_instances(args.instances, len(task.instances))
+    rows = _parse_instances(args.instances, task)
 
     started = time.perf_counter()
     explanations = task.explainer.explain_many(
@@ -168,7 +205,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     for row, explanation in progress(
         zip(rows, explanations, strict=True), desc="deletion curves and pictures", total=len(rows)
     ):
-        instance = _take(task.instances, [row])[0]
+        instance = _one(task.instances, row)
         curve = deletion_curve(
             task.explainer,
             instance,
@@ -194,9 +231,12 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         if isinstance(explanation, ImageExplanation):
             pictures["overlay"] = f"{name}_overlay.png"
             save_png(_image_panel(explanation, label), run_folder.path(pictures["overlay"]))
+        warnings = _warnings(explanation, label, curve)
         records.append(
             {
                 "row": row,
+                "row_name": task.name(row),
+                "warnings": warnings,
                 "true_label": task.truth[row] if task.truth else None,
                 "label": label,
                 "explanation": explanation.to_dict(),
@@ -250,10 +290,10 @@ def _submodular(
     args: argparse.Namespace, task: Task, num_features: int, num_samples: int
 ) -> dict[str, Any] | None:
     """SP-LIME over the first ``--sp-size`` held-out rows."""
-    size = min(args.sp_size, len(task.instances))
+    candidates = task.candidates()[: max(0, args.sp_size)]
+    size = len(candidates)
     if size <= 0:
         return None
-    candidates = list(range(size))
     explanations = task.explainer.explain_many(
         _take(task.instances, candidates),
         task.black_box,
@@ -270,6 +310,7 @@ def _submodular(
         "explanations": [
             {
                 "row": candidates[i],
+                "row_name": task.name(candidates[i]),
                 "true_label": task.truth[candidates[i]] if task.truth else None,
                 "label": explanations[i].available_labels()[0],
                 "class_name": _class_name(explanations[i]),
@@ -311,86 +352,183 @@ def _hide_color(text: str) -> float | None:
         raise argparse.ArgumentTypeError(f"expected a number or 'mean', got {text!r}") from err
 
 
-def _parse_instances(text: str, n_rows: int) -> list[int]:
+def _parse_instances(text: str | None, task: Task) -> list[int]:
+    """Instances named by ``--instances``: held-out positions, or row names with an id column."""
+    held_out = task.candidates()
+    if text is None:
+        return held_out[:3]
+    parts = [part.strip() for part in str(text).split(",") if part.strip()]
+    if not parts:
+        raise ConfigError("--instances names no rows")
+    if task.row_names is not None:
+        index = {name: i for i, name in enumerate(task.row_names)}
+        unknown = [part for part in parts if part not in index]
+        if unknown:
+            raise ConfigError(
+                f"--instances {unknown} are not names of rows in the id column "
+                f"(e.g. {', '.join(task.row_names[i] for i in held_out[:3])})"
+            )
+        return [index[part] for part in parts]
     try:
-        rows = [int(part) for part in str(text).split(",") if part.strip()]
+        rows = [int(part) for part in parts]
     except ValueError as err:
         raise ConfigError(f"--instances must be comma-separated row numbers, got {text!r}") from err
-    if not rows:
-        raise ConfigError("--instances names no rows")
-    outside = [row for row in rows if not 0 <= row < n_rows]
+    outside = [row for row in rows if not 0 <= row < len(held_out)]
     if outside:
-        raise ConfigError(f"--instances {outside} are outside the {n_rows} held-out rows")
-    return rows
+        raise ConfigError(f"--instances {outside} are outside the {len(held_out)} held-out rows")
+    return [held_out[row] for row in rows]
+
+
+def _count(instances: Any) -> int:
+    return len(instances)
 
 
 def _take(instances: Any, rows: list[int]) -> Any:
+    """Instances ``rows`` (DataFrame rows, array rows or list items)."""
+    import pandas as pd
+
+    if isinstance(instances, pd.DataFrame):
+        return instances.iloc[rows].reset_index(drop=True)
     if isinstance(instances, np.ndarray):
         return instances[rows]
     return [instances[i] for i in rows]
+
+
+def _one(instances: Any, row: int) -> Any:
+    """Instance ``row`` (a Series for a DataFrame)."""
+    import pandas as pd
+
+    if isinstance(instances, pd.DataFrame):
+        return instances.iloc[row]
+    return instances[row]
+
+
+_LOW_LOCAL_FIT = 0.1
+
+
+def _warnings(explanation: Explanation, label: int, curve: Any) -> list[str]:
+    """What says this explanation is probably wrong, in words for the page."""
+    found = []
+    score = explanation.score[label]
+    if score < _LOW_LOCAL_FIT:
+        found.append(
+            f"The local linear model explains little of the black box's scores here (weighted "
+            f"R\u00b2 {score:.2f}): the weights are probably not what drives this prediction."
+        )
+    if curve.auc > curve.random_auc:
+        found.append(
+            f"Removing features in the explanation's order moves the score less than random "
+            f"orders do (deletion AUC {curve.auc:.3f} vs {curve.random_auc:.3f}): the ranking "
+            "is probably wrong."
+        )
+    return found
 
 
 # ---- models ----------------------------------------------------------------------------------
 
 
 def _held_out_accuracy(black_box: BlackBox, X: Any, y: np.ndarray | None) -> float | None:
+    """Share of ``y`` the black box's top class matches; labels are matched to the model's
+    ``classes_`` by value (an error if it never saw them), else taken as class numbers."""
+    from training.sources import match_labels
+
     if y is None:
         return None
     scores = black_box(X)
     if scores.shape[1] == 1:
         return None
-    return float(np.mean(np.argmax(scores, axis=1) == y))
+    if black_box.classes_ is not None:
+        truth = match_labels(y, black_box.classes_, what="held-out labels")
+    elif np.asarray(y).dtype.kind in "iub":
+        truth = np.asarray(y)
+    else:
+        return None  # text labels and a model that does not say which column is which
+    return float(np.mean(np.argmax(scores, axis=1) == truth))
 
 
 # ---- tables ----------------------------------------------------------------------------------
 
 
 def _tabular(args: argparse.Namespace) -> Task:
-    from training.sources import load_dataset
+    from sklearn.base import is_classifier, is_regressor
 
-    data = load_dataset(args.data or _DEFAULT_DATA["tabular"], label_column=args.label_column)
+    from training.sources import load_dataset, tabular_model
+
+    data = load_dataset(
+        args.data or _DEFAULT_DATA["tabular"],
+        label_column=args.label_column,
+        categorical=_names(args.categorical),
+        id_column=args.id_column,
+        task=args.task,
+    )
     if data.y is None:
         raise InputError(
             f"tabular data {data.name!r} has no labels to fit or describe a model "
-            "(for a .csv, name the label column with --label-column)"
+            "(for a table file, name the label column with --label-column)"
         )
-    train, test = split_rows(len(data.X), data.y, args.test_size, args.seed)
-    regression = data.task == "regression"
     model_spec = args.model or _DEFAULT_MODEL["tabular"]
+    regression = data.task == "regression"
     builtins = {
-        "random_forest": lambda: _random_forest(regression, args.seed),
-        "logistic_regression": lambda: _logistic_regression(args.seed),
+        "random_forest": lambda: tabular_model(_random_forest(regression, args.seed), data),
+        "logistic_regression": lambda: tabular_model(_logistic_regression(args.seed), data),
     }
-    model = fit_if_needed(
-        resolve_model(model_spec, builtins, args.device), data.X[train], data.y[train]
+    model = resolve_model(model_spec, builtins, args.device)
+    if args.task is None and model_spec not in builtins:  # the model says what it predicts
+        regression = bool(is_regressor(model)) or (regression and not is_classifier(model))
+    train, test = split_rows(
+        len(data.X), data.y, args.test_size, args.seed, stratify=not regression
     )
-    black_box = BlackBox(model)
+    model = fit_if_needed(model, data.model_rows(train), data.y[train])
+    black_box = BlackBox(model, table=data.table)
+    by_id = data.row_ids is not None
+    instances = data.model_rows(np.arange(len(data.X)) if by_id else test)
+    training_rows = data.model_rows(train)
     explainer = LimeTabularExplainer(
-        data.X[train],
+        training_rows,
         mode="regression" if regression else "classification",
-        training_labels=data.y[train],
+        training_labels=None if regression else data.y[train],
         feature_names=data.feature_names,
-        class_names=None if regression else data.target_names,
+        categorical_features=data.table.categorical_indices if data.table else None,
+        class_names=None if regression else _class_names(black_box, data),
         feature_selection=args.feature_selection,
         discretize_continuous=args.discretizer != "none",
         discretizer=args.discretizer if args.discretizer != "none" else "quartile",
         random_state=args.seed,
         sampler=args.sampler,
     )
+    labels = data.y if by_id else data.y[test]
     truth = (
-        [f"{value:.4g}" for value in data.y[test]]
+        [f"{float(value):.4g}" for value in labels]
         if regression
-        else [_name(data.target_names, label) for label in data.y[test]]
+        else [_name(data.target_names, label) for label in labels]
     )
     return Task(
         explainer=explainer,
         black_box=black_box,
-        instances=data.X[test],
+        instances=instances,
         truth=truth,
         data_name=data.name,
         model_name=model_spec,
-        accuracy=None if regression else _held_out_accuracy(black_box, data.X[test], data.y[test]),
+        accuracy=None
+        if regression
+        else _held_out_accuracy(black_box, data.model_rows(test), data.y[test]),
+        row_names=data.row_ids,
+        held_out=[int(row) for row in test] if by_id else None,
     )
+
+
+def _names(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [part.strip() for part in str(text).split(",") if part.strip()]
+
+
+def _class_names(black_box: BlackBox, data: Any) -> list[str] | None:
+    """Names of the black box's output columns: its ``classes_`` (by name where the data set
+    names its integer classes), else the data set's class names."""
+    if black_box.classes_ is not None:
+        return [_name(data.target_names, label) for label in black_box.classes_]
+    return data.target_names
 
 
 def _random_forest(regression: bool, seed: int) -> Any:
@@ -410,7 +548,12 @@ def _logistic_regression(seed: int) -> Any:
 
 
 def _name(names: list[str] | None, label: Any) -> str:
-    if names is not None and float(label).is_integer() and 0 <= int(label) < len(names):
+    if (
+        names is not None
+        and isinstance(label, (int, float, np.integer, np.floating))
+        and float(label).is_integer()
+        and 0 <= int(label) < len(names)
+    ):
         return names[int(label)]
     return str(label)
 

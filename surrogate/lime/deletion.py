@@ -6,6 +6,11 @@ images: the superpixel takes the hide colour; text: the word is removed). A fait
 makes the score fall fast, so the area under the curve (fraction removed on [0, 1]) is small;
 the same curve for random orders of the same features is the yardstick. Features the explanation
 left out are removed after its own, in random order.
+
+For regression the score has the units of the target, so the curve is read relative to it: the
+share of the instance's departure from the prediction with every feature removed that is still
+there (1 before any removal, 0 after all), and the explanation's features that push the
+prediction that way are removed first.
 """
 
 from __future__ import annotations
@@ -106,10 +111,18 @@ def deletion_curve(
         raise InputError(f"num_random must be positive, got {num_random}")
     if label is None:
         label = explanation.available_labels()[0]
-    column = 0 if explanation.mode == "regression" else label
+    regression = explanation.mode == "regression"
+    column = 0 if regression else label
     n_features = len(explanation.feature_names)
     rng = np.random.default_rng(random_state)
+    black_box = explainer.as_black_box(predict_fn)
     explained = explanation.feature_order(label)
+    if regression:
+        ends = np.zeros((2, n_features), dtype=bool)
+        ends[1] = True
+        start, end = _score_in_batches(explainer, instance, explanation, ends, black_box)[:, 0]
+        if start < end:  # the prediction is below the baseline: its lowering features first
+            explained = explained[::-1]
     rest = np.setdiff1d(np.arange(n_features), explained)
     order = np.concatenate([np.asarray(explained, dtype=np.intp), rng.permutation(rest)])
     orders = np.stack([order, *(rng.permutation(n_features) for _ in range(num_random))])
@@ -117,12 +130,17 @@ def deletion_curve(
     ranks = np.argsort(orders, axis=1)
     steps = np.arange(n_features + 1)
     removed = (ranks[:, None, :] < steps[None, :, None]).reshape(-1, n_features)
-    black_box = explainer.as_black_box(predict_fn)
     scores = _score_in_batches(explainer, instance, explanation, removed, black_box)[:, column]
     curves = scores.reshape(len(orders), n_features + 1)
+    label_name = explanation.label_title(label)
+    if regression:
+        departure = start - end
+        if abs(departure) > 1e-12 * max(abs(start), abs(end), 1.0):
+            curves = (curves - end) / departure
+            label_name = "the prediction's departure from baseline (share left)"
     return DeletionCurve(
         label=int(label),
-        label_name=explanation.label_title(label),
+        label_name=label_name,
         order=order.tolist(),
         fractions=steps / n_features,
         scores=curves[0],
