@@ -17,6 +17,7 @@ classifier shipped with seethrough, images (N, 3, H, W) in [-1, 1] to logits), o
 from __future__ import annotations
 
 import argparse
+import csv
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,7 +109,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--instances",
         default=None,
         help="rows to explain, comma-separated: positions among the held-out rows, or with "
-        "--id-column the rows' names; None: the first three held-out rows",
+        "--id-column the rows' names (quote a name that holds a comma, as in a CSV line); "
+        "None: the first three held-out rows",
     )
     parser.add_argument("--feature-selection", choices=FEATURE_SELECTIONS, default="auto")
     parser.add_argument(
@@ -357,7 +359,9 @@ def _parse_instances(text: str | None, task: Task) -> list[int]:
     held_out = task.candidates()
     if text is None:
         return held_out[:3]
-    parts = [part.strip() for part in str(text).split(",") if part.strip()]
+    # Read as one CSV line, so that names holding commas can be quoted: "Allen, Miss. E",...
+    parts = [part.strip() for part in next(csv.reader([str(text)], skipinitialspace=True), [])]
+    parts = [part for part in parts if part]
     if not parts:
         raise ConfigError("--instances names no rows")
     if task.row_names is not None:

@@ -144,3 +144,57 @@ def test_same_seed_gives_bit_identical_explanations_json(tmp_path):
         runs[name] = (out / "explanations.json").read_bytes()
     assert runs["first"] == runs["again"]
     assert runs["first"] != runs["other"]
+
+
+_PEOPLE = "\ufeffname,city,size,member,label\n" + "".join(
+    f'"Person, {i}",{["Oslo", "Rome", ""][i % 3]},{"" if i % 7 == 0 else i % 10},'
+    f"{i % 2 == 0},{'yes' if (i % 3 == 0) != (i % 10 > 7) else 'no'}\n"
+    for i in range(120)
+)
+
+
+def test_a_csv_with_text_gaps_and_ids_is_explained_in_raw_columns(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text(_PEOPLE, encoding="utf-8")
+    status, out = _run(
+        tmp_path,
+        "--data", str(path), "--label-column", "label", "--id-column", "name",
+        "--instances", '"Person, 3", "Person, 7"',
+    )  # fmt: skip
+    assert status == 0
+    result = json.loads((out / "explanations.json").read_text())
+    assert [item["row_name"] for item in result["instances"]] == ["Person, 3", "Person, 7"]
+    first = Explanation.from_dict(result["instances"][0]["explanation"])
+    assert first.class_names == ["no", "yes"]
+    names = [name for name, _ in first.as_list(first.available_labels()[0])]
+    assert "city=Oslo" in names  # person 3 lives in Oslo: a category, not a code
+    second = Explanation.from_dict(result["instances"][1]["explanation"])
+    second_names = [name for name, _ in second.as_list(second.available_labels()[0])]
+    assert "size is missing" in second_names  # person 7 has no size
+    assert result["instances"][0]["true_label"] == "yes"
+    page = (out / "index.html").read_text()
+    assert "Person, 3" in page
+    status, _ = _run(tmp_path, "--data", str(path), "--label-column", "label",
+                     "--id-column", "name", "--instances", "Nobody")  # fmt: skip
+    assert status != 0
+
+
+def test_a_regression_csv_is_explained_as_values(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3))
+    target = 1000.0 * x[:, 1] + 10.0 * x[:, 0]  # house-price units: the curve must not be
+    path = tmp_path / "houses.csv"
+    lines = ["a,b,c,price"] + [f"{r[0]},{r[1]},{r[2]},{t}" for r, t in zip(x, target, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    status, out = _run(tmp_path, "--data", str(path), "--label-column", "price",
+                       "--model", "random_forest", "--instances", "0,1")  # fmt: skip
+    assert status == 0
+    result = json.loads((out / "explanations.json").read_text())
+    for item in result["instances"]:
+        explanation = Explanation.from_dict(item["explanation"])
+        assert explanation.mode == "regression"
+        assert explanation.as_list(0)[0][0].count("b") == 1  # b decides the price
+        curve = item["deletion"]
+        assert curve["scores"][0] == 1.0
+        assert abs(curve["scores"][-1]) < 1e-9
+        assert curve["auc"] < curve["random_auc"]
