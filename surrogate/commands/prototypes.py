@@ -2,9 +2,11 @@
 
 Chooses prototypes (points whose set is closest to the data in MMD) and criticisms (points the
 prototypes under-represent, by the witness function, kept diverse by a log-det term) and writes
-them as images (per class with --local) or, for tabular data, as a table, with their witness
-values; the MMD^2-vs-m curve; and, when the data have labels, the nearest-prototype error on a
-held-out part of the data for every m, next to randomly chosen prototypes.
+them as images (per class with --local) or, for tabular data, as a table of raw values named by
+the file's own row ids (--id-column), with their witness values; the MMD^2-vs-m curve; and, when
+the data have labels, the nearest-prototype error on a held-out part of the data for every m,
+next to randomly chosen prototypes and the majority-class error. A table read from a file is
+compared in the estimator's table kernel (standardised numbers, category mismatches).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from surrogate.mmd_critic import MMDCritic
@@ -24,6 +27,7 @@ from training.images import save_figure
 from training.pages import write_report
 from training.runs import RunFolder
 from training.sources import Dataset, load_dataset
+from training.tables import MISSING
 
 RANDOM_DRAWS = 5  # random prototype sets averaged for the baseline error curve
 
@@ -33,10 +37,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         default="digits",
-        help="built-in data set (digits, breast_cancer, iris, wine) or a .npy/.npz/.csv file",
+        help="built-in data set (digits, breast_cancer, iris, wine), a .npy/.npz file, or a "
+        ".csv/.tsv/.parquet table",
     )
     parser.add_argument(
-        "--label-column", default=None, help="label column of a .csv file (name or index)"
+        "--label-column", default=None, help="label column of a table file (name or index)"
+    )
+    parser.add_argument(
+        "--categorical",
+        default=None,
+        help="COL,... categorical columns of a table file (default: its non-numeric columns)",
+    )
+    parser.add_argument(
+        "--id-column",
+        default=None,
+        help="column of a table file that names its rows (prototypes are named by it)",
     )
     parser.add_argument(
         "--image-shape",
@@ -84,7 +99,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     """Fit MMD-critic and write prototypes.json, the PNG figures and index.html."""
-    data = load_dataset(args.data, label_column=args.label_column)
+    data = load_dataset(
+        args.data,
+        label_column=args.label_column,
+        categorical=_column_list(args.categorical),
+        id_column=args.id_column,
+    )
     if args.image_shape:
         data.image_shape = _parse_shape(args.image_shape, data.X.shape[1])
     labelled = data.y is not None and data.task == "classification"
@@ -95,7 +115,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         raise ConfigError(f"--test-fraction must lie in [0, 1), got {args.test_fraction}")
 
     train, test = _split(data, args.test_fraction if labelled else 0.0, args.seed)
-    X, y = data.X[train], (data.y[train] if labelled and data.y is not None else None)
+    y = data.y[train] if labelled and data.y is not None else None
     estimator = MMDCritic(
         n_prototypes=args.n_prototypes,
         n_criticisms=args.n_criticisms,
@@ -106,15 +126,20 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         device=args.device,
         dtype=args.dtype,
         random_state=args.seed,
-    ).fit(X, y)
+        categorical_features=_categorical_names(data),
+    ).fit(_rows(data, train), y)
 
     curves: dict[str, Any] = {"m": list(range(1, args.n_prototypes + 1))}
     curves["mmd2"] = estimator.mmd2_curve_
-    if labelled and len(test) and data.y is not None:
-        curves["error"] = estimator.error_curve(data.X[test], data.y[test])
-        curves["random_error"] = _random_errors(data, train, test, args.n_prototypes, args.seed)
+    evaluated = _seen_rows(data, train, test)
+    if labelled and len(evaluated) and data.y is not None:
+        curves["error"] = estimator.error_curve(_rows(data, evaluated), data.y[evaluated])
+        curves["random_error"] = _random_errors(
+            data, estimator, train, evaluated, args.n_prototypes, args.seed
+        )
+        curves["majority_error"] = _majority_error(data.y[train], data.y[evaluated])
 
-    results = _results(data, train, test, estimator, curves, local, args)
+    results = _results(data, train, test, evaluated, estimator, curves, local, args)
     run_folder.write_json("prototypes.json", results)
     figures = _figures(data, train, estimator, curves, local, run_folder)
     write_report(
@@ -128,7 +153,44 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         figures=figures,
         feature_names=data.feature_names,
         show_table=data.image_shape is None,
+        missing=MISSING,
     )
+
+
+def _column_list(text: str | list[str] | None) -> list[str] | None:
+    """``--categorical a,b`` (or a YAML list) as column names."""
+    if text is None:
+        return None
+    parts = text if isinstance(text, list) else str(text).split(",")
+    return [str(part).strip() for part in parts if str(part).strip()]
+
+
+def _categorical_names(data: Dataset) -> list[str] | None:
+    """The categorical columns of a table read from a file, as the estimator should read it."""
+    if data.frame is None or data.table is None:
+        return None
+    return [data.table.names[i] for i in data.table.categorical_indices]
+
+
+def _rows(data: Dataset, rows: np.ndarray) -> Any:
+    """Rows as the estimator takes them: DataFrame rows of a table file, else the array."""
+    if data.frame is not None:
+        return data.frame.iloc[rows].reset_index(drop=True)
+    return data.X[rows]
+
+
+def _seen_rows(data: Dataset, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Held-out rows whose categories all occur among the training rows.
+
+    The kernel has no place for a category it never saw, so a held-out row with one is left
+    out of the error curves (the JSON and the page say how many).
+    """
+    if data.table is None or len(test) == 0:
+        return test
+    keep = np.ones(len(test), dtype=bool)
+    for column in data.table.categorical_indices:
+        keep &= np.isin(data.X[test, column], data.X[train, column])
+    return test[keep]
 
 
 def _parse_gamma(text: str | float) -> float | str:
@@ -166,17 +228,27 @@ def _split(data: Dataset, test_fraction: float, seed: int) -> tuple[np.ndarray, 
 
 
 def _random_errors(
-    data: Dataset, train: np.ndarray, test: np.ndarray, m: int, seed: int
+    data: Dataset, estimator: MMDCritic, train: np.ndarray, test: np.ndarray, m: int, seed: int
 ) -> np.ndarray:
-    """Mean nearest-prototype error of random prototype sequences (the baseline)."""
+    """Mean nearest-prototype error of random prototype sequences (the baseline), measured
+    in the estimator's kernel space like its own prototypes."""
     assert data.y is not None
+    points = estimator.embedding_.transform(_rows(data, train))
+    test_points = estimator.embedding_.transform(_rows(data, test))
     rng = np.random.default_rng(seed)
     errors = []
     for _ in range(RANDOM_DRAWS):
-        chosen = rng.choice(train, size=m, replace=False)
-        errors.append(staged_errors(data.X[test], data.y[test], data.X[chosen], data.y[chosen]))
+        chosen = rng.choice(len(train), size=m, replace=False)
+        labels = data.y[train[chosen]]
+        errors.append(staged_errors(test_points, data.y[test], points[chosen], labels))
     mean: np.ndarray = np.mean(errors, axis=0)
     return mean
+
+
+def _majority_error(train_labels: np.ndarray, test_labels: np.ndarray) -> float:
+    """Held-out error of always answering the most common training label."""
+    values, counts = np.unique(train_labels, return_counts=True)
+    return float(np.mean(test_labels != values[np.argmax(counts)]))
 
 
 def _label_name(data: Dataset, label: Any) -> str:
@@ -198,18 +270,37 @@ def _items(data: Dataset, train: np.ndarray, estimator: MMDCritic, kind: str) ->
             "row": row,
             "witness": float(estimator.witness_[index]),
         }
+        if data.row_ids is not None:
+            item["id"] = data.row_name(row)
         if data.image_shape is None:  # tables show the values; images are in the figures
-            item["values"] = data.X[row].tolist()
+            item["values"] = _values(data, row)
         if data.y is not None:
             item["label"] = _label_name(data, data.y[row])
         items.append(item)
     return items
 
 
+def _values(data: Dataset, row: int) -> list[Any]:
+    """The row's values as the file holds them (None where one is missing), as JSON values."""
+    if data.frame is None:
+        values: list[Any] = data.X[row].tolist()
+        return values
+    return [_json_value(value) for value in data.frame.iloc[row].tolist()]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or bool(pd.isna(value)):
+        return None
+    return value if isinstance(value, (bool, int, float, str)) else str(value)
+
+
 def _results(
     data: Dataset,
     train: np.ndarray,
     test: np.ndarray,
+    evaluated: np.ndarray,
     estimator: MMDCritic,
     curves: dict[str, Any],
     local: bool,
@@ -226,6 +317,12 @@ def _results(
         "n_features": data.X.shape[1],
         "n_train": len(train),
         "n_test": len(test),
+        "n_test_unseen_categories": len(test) - len(evaluated),
+        "id_column": args.id_column,
+        "feature_names": data.feature_names,
+        "categorical": [data.feature_names[i] for i in _categorical_indices(data)],
+        "standardized": estimator.embedding_.standardized,
+        "kernel_coordinates": estimator.embedding_.names,
         "local": local,
         "gamma": estimator.gamma_,
         "gamma_rule": args.gamma,
@@ -241,7 +338,12 @@ def _results(
         "final_random_error": (
             float(curves["random_error"][-1]) if "random_error" in curves else None
         ),
+        "majority_error": curves.get("majority_error"),
     }
+
+
+def _categorical_indices(data: Dataset) -> list[int]:
+    return data.table.categorical_indices if data.frame is not None and data.table else []
 
 
 def _summary(results: dict[str, Any]) -> str:
@@ -255,7 +357,8 @@ def _summary(results: dict[str, Any]) -> str:
         text += (
             f"; nearest-prototype error on {results['n_test']} held-out rows "
             f"{100 * results['final_error']:.1f}% "
-            f"(random prototypes {100 * results['final_random_error']:.1f}%)"
+            f"(random prototypes {100 * results['final_random_error']:.1f}%, "
+            f"majority class {100 * results['majority_error']:.1f}%)"
         )
     return text
 
@@ -282,10 +385,11 @@ def _figures(
             "MMD-critic": curves["error"],
             f"random (mean of {RANDOM_DRAWS})": curves["random_error"],
         }
-        save_figure(
-            _curve_figure(curves["m"], lines, "nearest-prototype error (held out)", percent=True),
-            run_folder.path(figures["error"]),
+        majority = ("majority class", curves["majority_error"])
+        figure = _curve_figure(
+            curves["m"], lines, "nearest-prototype error (held out)", percent=True, level=majority
         )
+        save_figure(figure, run_folder.path(figures["error"]))
     if data.image_shape is not None:
         labels = data.y[train] if local and data.y is not None else None
         for kind, indices in (
@@ -300,14 +404,22 @@ def _figures(
 
 
 def _curve_figure(
-    m: list[int], lines: dict[str, np.ndarray], ylabel: str, *, percent: bool = False
+    m: list[int],
+    lines: dict[str, np.ndarray],
+    ylabel: str,
+    *,
+    percent: bool = False,
+    level: tuple[str, float] | None = None,
 ) -> Any:
+    """Curves against m; ``level`` (name, value) is drawn as a horizontal dashed line."""
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(5.2, 3.4))
+    scale = 100.0 if percent else 1.0
     for name, values in lines.items():
-        scale = 100.0 if percent else 1.0
         axes.plot(m, np.asarray(values) * scale, label=name, linewidth=1.6)
+    if level is not None:
+        axes.axhline(level[1] * scale, color="0.35", linestyle="--", linewidth=1.2, label=level[0])
     axes.set_xlabel("number of prototypes m")
     axes.set_ylabel(ylabel + (" (%)" if percent else ""))
     axes.set_yscale("log")

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
+from surrogate.mmd_critic._embedding import KernelEmbedding
 from surrogate.mmd_critic._gamma import median_heuristic_gamma, select_gamma
 from surrogate.mmd_critic._greedy import mmd_critic
 from surrogate.mmd_critic._nearest import nearest_prototype, staged_errors
 from training.devices import resolve_device
 from training.errors import InputError
+from training.tables import TableSchema
 
 GAMMA_RULES = ("median", "accuracy", "mmd")
 DEFAULT_GAMMA_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -22,7 +26,7 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 class MMDCritic(BaseEstimator):
-    """Summarise a data set by prototypes and criticisms under an RBF kernel (MMD-critic).
+    """Summarise a data set or a table by prototypes and criticisms under an RBF kernel.
 
     Prototypes S are chosen greedily to maximise
     J(S) = 2/(n m) sum_{i, j in S} k(x_i, x_j) - 1/m^2 sum_{i, j in S} k(x_i, x_j)
@@ -30,6 +34,20 @@ class MMDCritic(BaseEstimator):
     sum_{c in C} |w(x_c)| + log det K_CC, where w is the witness function
     w(x) = 1/n sum_i k(x, x_i) - 1/m sum_{j in S} k(x, x_j). The kernel matrix is never stored:
     its column sums are computed block by block, so memory is O(n (d + block_size)).
+
+    Tables: ``X`` may be a pandas DataFrame (numeric, text, ``category`` and boolean columns,
+    missing values) or an array of codes with ``categorical_features``. The kernel then works
+    on an embedding of the rows in which no column dominates by its units: numeric columns
+    standardised by the training table's mean and standard deviation, categorical columns
+    one-hot times 1/sqrt(2), so that
+
+        k(x, y) = exp(-gamma (||standardised numeric x - y||^2 + number of category mismatches)),
+
+    an RBF kernel on an embedding, hence positive definite: MMD, the witness function and the
+    log-det criticism term keep their meaning. A missing category is a category of its own; a
+    missing number is the column's mean plus an indicator of missingness that costs one
+    mismatch, so on average a missing value is as far from a present one as two present
+    values are from each other. ``embedding_`` holds the map.
 
     Parameters
     ----------
@@ -64,6 +82,14 @@ class MMDCritic(BaseEstimator):
         Precision of kernel evaluations (sums are always accumulated in float64).
     random_state : int or None
         Seeds the subsample of the median heuristic and the held-out split for gamma.
+    categorical_features : list of str or int, or None
+        Categorical columns (names or positions). ``None``: the non-numeric columns of a
+        DataFrame, none of an array. Given for an array, the array holds codes (a category's
+        index in its categorical columns, NaN for a missing number) and is read as a table.
+    standardize : {"auto", True, False}
+        Whether numeric columns are standardised. ``"auto"``: for a DataFrame and for codes
+        with categorical columns; not for a plain numeric array, whose columns share one unit
+        (pixels) and are compared as they are.
 
     Attributes
     ----------
@@ -78,8 +104,8 @@ class MMDCritic(BaseEstimator):
     mmd2_curve_ : ndarray (m,)
         MMD^2 between ``X`` and the first t prototypes, t = 1..m (under the local kernel when
         ``local``).
-    prototypes_, criticisms_ : ndarray
-        The chosen rows of ``X``.
+    prototypes_, criticisms_ : ndarray or DataFrame
+        The chosen rows of ``X`` (DataFrame rows, with their original values, for a DataFrame).
     prototype_labels_ : ndarray (m,)
         Labels of the prototypes (only when fitted with ``y``).
     classes_ : ndarray
@@ -88,6 +114,11 @@ class MMDCritic(BaseEstimator):
         The gamma used.
     gamma_scores_ : dict
         Held-out score of each candidate gamma (``"accuracy"``: error; ``"mmd"``: MMD^2).
+    embedding_ : KernelEmbedding
+        The map from rows to the points the kernel compares (``embedding_.transform(rows)``;
+        ``embedding_.names`` names its coordinates, e.g. ``sex=female``, ``age missing``).
+    feature_names_in_ : ndarray
+        Column names of a DataFrame ``X``.
     """
 
     def __init__(
@@ -104,6 +135,8 @@ class MMDCritic(BaseEstimator):
         device: str = "auto",
         dtype: str = "float32",
         random_state: int | None = 0,
+        categorical_features: Sequence[str | int] | None = None,
+        standardize: bool | str = "auto",
     ) -> None:
         self.n_prototypes = n_prototypes
         self.n_criticisms = n_criticisms
@@ -116,14 +149,20 @@ class MMDCritic(BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
+        self.categorical_features = categorical_features
+        self.standardize = standardize
 
     def fit(self, X: Any, y: Any = None) -> MMDCritic:
-        """Choose prototypes and criticisms of ``X`` (n, d); ``y`` (n,) enables ``predict``.
+        """Choose prototypes and criticisms of ``X`` (n, d): an array or a DataFrame.
 
-        Returns ``self``.
+        ``y`` (n,), labels of any type, enables ``predict``. Returns ``self``.
         """
-        X, y = self._validate_input(X, y)
-        self._check_parameters(len(X), y)
+        rows, codes, schema, y = self._validate_input(X, y)
+        self._check_parameters(len(codes), y)
+        self.embedding_ = KernelEmbedding.fit(
+            codes, schema, standardize=self._standardizes(rows, schema)
+        )
+        X = self.embedding_.embed_codes(codes)
         device = resolve_device(self.device)
         dtype = _DTYPES[self.dtype]
         self.gamma_scores_: dict[float, float] = {}
@@ -161,18 +200,21 @@ class MMDCritic(BaseEstimator):
         self.criticism_indices_ = selection.criticism_indices
         self.witness_ = selection.witness
         self.mmd2_curve_ = selection.mmd2_curve
-        self.prototypes_ = X[self.prototype_indices_]
-        self.criticisms_ = X[self.criticism_indices_]
+        self._prototype_points = X[self.prototype_indices_]
+        self.prototypes_ = _rows(rows, self.prototype_indices_)
+        self.criticisms_ = _rows(rows, self.criticism_indices_)
         if y is not None:
             self.classes_ = np.unique(y)
             self.prototype_labels_ = y[self.prototype_indices_]
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        """The label of the nearest prototype (Euclidean) of each row of ``X``."""
+        """The label of the nearest prototype of each row of ``X``, Euclidean in the kernel's
+        embedding (see the class docstring)."""
         labels = self._fitted_labels()
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return labels[nearest_prototype(X, self.prototypes_, device=resolve_device(self.device))]
+        points = self._points(X)
+        device = resolve_device(self.device)
+        return labels[nearest_prototype(points, self._prototype_points, device=device)]
 
     def score(self, X: Any, y: Any) -> float:
         """Accuracy of :meth:`predict` on ``(X, y)``."""
@@ -185,11 +227,12 @@ class MMDCritic(BaseEstimator):
         MMD-critic with ``n_prototypes=t`` would give.
         """
         labels = self._fitted_labels()
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        points = self._points(X)
         y = np.asarray(y)
-        if y.shape != (len(X),):
-            raise InputError(f"y must have one label per row of X ({len(X)}), got {y.shape}")
-        return staged_errors(X, y, self.prototypes_, labels, device=resolve_device(self.device))
+        if y.shape != (len(points),):
+            raise InputError(f"y must have one label per row of X ({len(points)}), got {y.shape}")
+        device = resolve_device(self.device)
+        return staged_errors(points, y, self._prototype_points, labels, device=device)
 
     def _fitted_labels(self) -> np.ndarray:
         check_is_fitted(self, "prototype_indices_")
@@ -198,19 +241,62 @@ class MMDCritic(BaseEstimator):
         labels: np.ndarray = self.prototype_labels_
         return labels
 
-    def _validate_input(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    def _points(self, X: Any) -> np.ndarray:
+        """Rows to predict as points of the fitted embedding, checked like the training rows."""
+        check_is_fitted(self, "prototype_indices_")
         try:
-            if y is None:
-                X = validate_data(self, X, dtype=np.float64)
+            if self.embedding_.schema is None:
+                X = validate_data(self, X, reset=False, dtype=np.float64)
+            elif isinstance(X, pd.DataFrame):
+                validate_data(self, X, reset=False, skip_check_array=True)
             else:
-                X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
+                X = validate_data(
+                    self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan"
+                )
+        except InputError:
+            raise
+        except ValueError as err:
+            raise InputError(f"MMDCritic: {err}") from err
+        return self.embedding_.transform(X)
+
+    def _validate_input(
+        self, X: Any, y: Any
+    ) -> tuple[Any, np.ndarray, TableSchema | None, np.ndarray | None]:
+        """``(rows, codes, schema, y)``: the rows as given (checked), their codes, the table's
+        schema (None for a plain numeric array) and the labels as an array."""
+        schema = None
+        try:
+            if isinstance(X, pd.DataFrame):
+                validate_data(self, X, skip_check_array=True)  # column names, n_features_in_
+                rows = X
+            elif self.categorical_features is not None:  # codes of a table
+                rows = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
+            else:
+                rows = validate_data(self, X, dtype=np.float64)
+            if y is not None:
+                y = np.asarray(y)
+                if y.ndim != 1:
+                    raise InputError(f"y must be one label per row of X, got shape {y.shape}")
+                check_consistent_length(rows, y)
+        except InputError:
+            raise
         except ValueError as err:
             raise InputError(f"MMDCritic.fit: {err}") from err
-        if y is not None:
-            y = np.asarray(y)
+        if isinstance(rows, pd.DataFrame) or self.categorical_features is not None:
+            schema, codes = TableSchema.from_data(
+                rows, categorical=self.categorical_features, what="X"
+            )
+        else:
+            codes = rows
         if self.local and y is None:
             raise InputError("local=True selects prototypes per class: fit(X, y) needs labels y")
-        return X, y
+        return rows, codes, schema, y
+
+    def _standardizes(self, rows: Any, schema: TableSchema | None) -> bool:
+        if self.standardize == "auto":
+            has_categories = schema is not None and bool(schema.categorical_indices)
+            return isinstance(rows, pd.DataFrame) or has_categories
+        return bool(self.standardize)
 
     def _check_parameters(self, n: int, y: np.ndarray | None) -> None:
         if not _is_int(self.n_prototypes) or not 1 <= self.n_prototypes <= n:
@@ -253,6 +339,13 @@ class MMDCritic(BaseEstimator):
             raise InputError(f"block_size must be a positive integer, got {self.block_size!r}")
         if self.dtype not in _DTYPES:
             raise InputError(f"dtype must be one of {tuple(_DTYPES)}, got {self.dtype!r}")
+        if not isinstance(self.standardize, bool) and self.standardize != "auto":
+            raise InputError(f'standardize must be "auto", True or False, got {self.standardize!r}')
+
+
+def _rows(rows: Any, indices: np.ndarray) -> Any:
+    """Rows ``indices`` of a DataFrame (original values and index) or of an array."""
+    return rows.iloc[indices] if isinstance(rows, pd.DataFrame) else rows[indices]
 
 
 def _is_int(value: Any) -> bool:

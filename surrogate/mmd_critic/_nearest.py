@@ -60,7 +60,8 @@ def staged_errors(
         distances = _squared_distances(points, protos, norms).cpu().numpy()
         labels = y[start : start + len(points)]
         best = distances[:, 0].copy()
-        predicted = np.full(len(points), prototype_labels[0])
+        # The labels' own dtype: np.full would size text to the first label and cut longer ones.
+        predicted = np.full(len(points), prototype_labels[0], dtype=prototype_labels.dtype)
         for m in range(len(prototypes)):
             closer = distances[:, m] < best  # strict: an equally near earlier prototype wins
             best[closer] = distances[closer, m]
