@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from training.tables import OneHotColumn, TableSchema
 
@@ -90,6 +91,8 @@ class KernelEmbedding:
             if not self.standardized:
                 return np.asarray(rows, dtype=np.float64)
             return (np.asarray(rows, dtype=np.float64) - self.shift) * self.scale
+        if isinstance(rows, pd.DataFrame):  # the schema names columns as text
+            rows = rows.rename(columns=str)
         return self.embed_codes(self.schema.encode(rows, what="X"))
 
     def embed_codes(self, codes: np.ndarray) -> np.ndarray:

@@ -283,8 +283,9 @@ class MMDCritic(BaseEstimator):
         except ValueError as err:
             raise InputError(f"MMDCritic.fit: {err}") from err
         if isinstance(rows, pd.DataFrame) or self.categorical_features is not None:
+            table = rows.rename(columns=str) if isinstance(rows, pd.DataFrame) else rows
             schema, codes = TableSchema.from_data(
-                rows, categorical=self.categorical_features, what="X"
+                table, categorical=self.categorical_features, what="X"
             )
         else:
             codes = rows

@@ -130,6 +130,16 @@ def test_predict_on_rows_with_a_category_never_seen_names_it():
         MMDCritic(5, standardize="yes").fit(frame)
 
 
+def test_integer_column_names_work_like_text_ones():
+    frame = small_table(seed=5)
+    numbered = frame.set_axis(range(frame.shape[1]), axis=1)
+    y = np.arange(len(frame)) % 3
+    by_name = MMDCritic(6, 2, device="cpu").fit(frame, y)
+    by_number = MMDCritic(6, 2, device="cpu").fit(numbered, y)
+    np.testing.assert_array_equal(by_name.prototype_indices_, by_number.prototype_indices_)
+    np.testing.assert_array_equal(by_name.predict(frame), by_number.predict(numbered))
+
+
 def test_penguins_prototypes_beat_the_majority_class_only_once_standardised():
     palmerpenguins = pytest.importorskip("palmerpenguins")
     table = palmerpenguins.load_penguins()
