@@ -33,14 +33,34 @@ class Generator(nn.Module):
     that layer draws. ``layer1`` is 4 x 4 and every following layer doubles the resolution and
     halves the channels, down to ``width`` channels in the last ``layerK`` (for size 64 and
     width 32: 256@4, 128@8, 64@16, 32@32, then ``output`` 3@64).
+
+    ``upsample`` says how each layer after ``layer1`` doubles the resolution: ``"transposed"``
+    (DCGAN's 4 x 4 stride-2 transposed convolution, whose uneven kernel overlap draws a
+    checkerboard) or ``"nearest"`` (nearest-neighbour upsampling, then a 3 x 3 convolution, which
+    spreads every input pixel evenly; Odena et al. 2016). ``layer1`` maps z to 4 x 4 the same way
+    in both.
     """
 
-    def __init__(self, z_dim: int = 128, size: int = 64, width: int = 32) -> None:
+    def __init__(
+        self, z_dim: int = 128, size: int = 64, width: int = 32, upsample: str = "transposed"
+    ) -> None:
         super().__init__()
+        if upsample not in ("transposed", "nearest"):
+            raise ConfigError(f"upsample must be 'transposed' or 'nearest', got {upsample!r}")
         depth = _check_size(size)
         self.z_dim = z_dim
         self.size = size
         self.width = width
+        self.upsample = upsample
+
+        def doubling(i: int, o: int, bias: bool) -> list[nn.Module]:
+            if upsample == "nearest":
+                return [
+                    nn.Upsample(scale_factor=2, mode="nearest"),
+                    nn.Conv2d(i, o, 3, 1, 1, bias=bias),
+                ]
+            return [nn.ConvTranspose2d(i, o, 4, 2, 1, bias=bias)]
+
         blocks = depth - 2  # 4 x 4, then one doubling per block; the output layer does the last
         channels = [width * 2 ** (blocks - 1 - i) for i in range(blocks)]
         self.layer1 = nn.Sequential(
@@ -52,12 +72,12 @@ class Generator(nn.Module):
             self.add_module(
                 f"layer{i + 1}",
                 nn.Sequential(
-                    nn.ConvTranspose2d(channels[i - 1], channels[i], 4, 2, 1, bias=False),
+                    *doubling(channels[i - 1], channels[i], False),
                     nn.BatchNorm2d(channels[i]),
                     nn.ReLU(inplace=True),
                 ),
             )
-        self.output = nn.Sequential(nn.ConvTranspose2d(channels[-1], 3, 4, 2, 1), nn.Tanh())
+        self.output = nn.Sequential(*doubling(channels[-1], 3, True), nn.Tanh())
         self.layer_names = [f"layer{i + 1}" for i in range(blocks)] + ["output"]
         self.layer_shapes = {
             name: (channels[i], 4 * 2**i) for i, name in enumerate(self.layer_names[:-1])

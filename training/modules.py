@@ -9,6 +9,7 @@ with ``weights_only=True``.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from training.checkpoints import load_checkpoint, load_weights
 from training.errors import ConfigError
 from training.evaluation import confusion_matrix, iou_from_confusion
 from training.models import Discriminator, Generator, LampClassifier, Segmenter
@@ -56,6 +58,14 @@ class GANModule(pl.LightningModule):
     loss:
         ``"bce"``: the non-saturating cross-entropy of DCGAN; ``"hinge"``: the hinge loss
         usually paired with spectral normalisation.
+    generator_upsample:
+        ``"transposed"`` (DCGAN) or ``"nearest"`` (nearest upsampling + 3 x 3 convolution, no
+        checkerboard); see :class:`~training.models.Generator`.
+    r1_gamma, r1_every:
+        When ``r1_gamma`` > 0, the discriminator's loss adds the R1 penalty
+        ``r1_gamma / 2 * E ||grad_x D(x)||^2`` on real images (Mescheder et al. 2018), which keeps
+        D flat on the data and training near its equilibrium. "Lazy": it is computed on every
+        ``r1_every``-th batch only, scaled by ``r1_every`` to keep its average weight (StyleGAN2).
     ema_decay:
         When above 0, ``generator_ema`` follows an exponential moving average of the
         generator's weights (``ema = decay * ema + (1 - decay) * weights`` after every generator
@@ -77,15 +87,22 @@ class GANModule(pl.LightningModule):
         discriminator_norm: str = "batch",
         loss: str = "bce",
         ema_decay: float = 0.0,
+        generator_upsample: str = "transposed",
+        r1_gamma: float = 0.0,
+        r1_every: int = 1,
     ) -> None:
         super().__init__()
         if loss not in ("bce", "hinge"):
             raise ConfigError(f"loss must be 'bce' or 'hinge', got {loss!r}")
+        if r1_gamma < 0 or r1_every < 1:
+            raise ConfigError(f"need r1_gamma >= 0 and r1_every >= 1, got {r1_gamma}, {r1_every}")
         if not 0.0 <= ema_decay < 1.0:
             raise ConfigError(f"ema_decay must lie in [0, 1), got {ema_decay}")
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.generator = Generator(z_dim=z_dim, size=size, width=generator_width)
+        self.generator = Generator(
+            z_dim=z_dim, size=size, width=generator_width, upsample=generator_upsample
+        )
         self.discriminator = Discriminator(
             size=size, width=discriminator_width, norm=discriminator_norm
         )
@@ -119,7 +136,12 @@ class GANModule(pl.LightningModule):
         ``generator_live``).
         """
         h = self.hparams
-        kwargs = {"z_dim": h["z_dim"], "size": h["size"], "width": h["generator_width"]}
+        kwargs = {
+            "z_dim": h["z_dim"],
+            "size": h["size"],
+            "width": h["generator_width"],
+            "upsample": h["generator_upsample"],
+        }
         parts: dict[str, Part] = {}
         if self.generator_ema is not None:
             parts["generator_live"] = (self.generator, kwargs)
@@ -146,6 +168,11 @@ class GANModule(pl.LightningModule):
         fake = self.generator(z)
 
         self.toggle_optimizer(opt_d)
+        h = self.hparams
+        # global_step counts both optimizers' steps: one batch is two
+        r1_now = h["r1_gamma"] > 0 and (self.global_step // 2) % h["r1_every"] == 0
+        if r1_now:
+            real = real.detach().requires_grad_(True)
         logits_real = self.discriminator(real)
         logits_fake = self.discriminator(fake.detach())
         if self.loss == "hinge":
@@ -154,6 +181,11 @@ class GANModule(pl.LightningModule):
             loss_d = F.binary_cross_entropy_with_logits(
                 logits_real, torch.full_like(logits_real, self.real_label)
             ) + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake))
+        if r1_now:
+            (gradient,) = torch.autograd.grad(logits_real.float().sum(), real, create_graph=True)
+            penalty = gradient.float().pow(2).flatten(1).sum(1).mean()
+            loss_d = loss_d + 0.5 * h["r1_gamma"] * h["r1_every"] * penalty
+            self.log("loss/r1", penalty.detach(), on_step=True, on_epoch=True)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(loss_d)
         opt_d.step()
@@ -359,3 +391,20 @@ class LampClassifierModule(_ScheduledModule):
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test")
+
+
+def generator_from_checkpoint(path: str | Path) -> Generator:
+    """The generator a :class:`GANModule` checkpoint samples from, in eval mode on the CPU.
+
+    That is the averaged generator when the run kept one (``ema_decay`` > 0), with its batch-norm
+    statistics measured afresh, as :meth:`GANModule.sampling_generator` and export give it.
+    """
+    checkpoint = load_checkpoint(path)
+    hparams = {
+        key: value
+        for key, value in (checkpoint.get("hyper_parameters") or {}).items()
+        if not key.startswith("_")
+    }
+    module = GANModule(**hparams)
+    load_weights(module, checkpoint)
+    return module.sampling_generator().eval()

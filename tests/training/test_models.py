@@ -30,8 +30,9 @@ def _feature_shapes(model: torch.nn.Module, names: list[str], z: torch.Tensor) -
         (32, {"layer1": (128, 4), "layer2": (64, 8), "layer3": (32, 16)}),
     ],
 )
-def test_generator_layers_are_named_feature_maps(size, expected):
-    generator = Generator(z_dim=16, size=size, width=32).eval()
+@pytest.mark.parametrize("upsample", ["transposed", "nearest"])
+def test_generator_layers_are_named_feature_maps(size, expected, upsample):
+    generator = Generator(z_dim=16, size=size, width=32, upsample=upsample).eval()
     names = [*expected, "output"]
     assert generator.layer_names == names
     assert [n for n, _ in generator.named_children()] == names
@@ -39,6 +40,27 @@ def test_generator_layers_are_named_feature_maps(size, expected):
     for name, (channels, side) in {**expected, "output": (3, size)}.items():
         assert shapes[name] == (channels, side, side)
         assert generator.layer_shapes[name] == (channels, side)
+
+
+def test_nearest_upsampling_draws_no_checkerboard_where_transposed_convolution_does():
+    torch.manual_seed(0)
+    drawn = {}
+    for upsample in ("transposed", "nearest"):
+        generator = Generator(z_dim=16, size=64, width=8, upsample=upsample)
+        # a featureless map: any pattern comes from the layer
+        flat = torch.ones(1, generator.layer_shapes["layer1"][0], 8, 8)
+        layer = dict(generator.named_children())["layer2"].eval()
+        assert isinstance(layer, torch.nn.Sequential)
+        with torch.no_grad():
+            drawn[upsample] = layer[:-1](flat)[0, :, 2:-2, 2:-2]  # without the ReLU, off the rim
+    nearest, transposed = drawn["nearest"], drawn["transposed"]
+    torch.testing.assert_close(nearest, nearest[:, :1, :1].expand_as(nearest))
+    # the transposed convolution repeats a 2 x 2 pattern: constant on each parity class only
+    torch.testing.assert_close(transposed[:, ::2, ::2], transposed[:, :1, :1].expand(-1, 6, 6))
+    pattern = transposed[:, :2, :2].flatten(1)
+    assert (pattern.std(1) > 0.1 * pattern.abs().mean(1)).all()
+    with pytest.raises(ConfigError, match="upsample must be"):
+        Generator(upsample="bilinear")
 
 
 def test_generator_takes_both_latent_shapes_and_stays_in_range():

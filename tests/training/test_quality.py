@@ -29,7 +29,8 @@ def test_features_are_pooled_channel_means_and_deviations():
     images = torch.from_numpy(held_out_scenes(4).images)
     features = image_features(segmenter, images)
     captured = []
-    handle = segmenter.bottleneck.register_forward_hook(lambda m, i, o: captured.append(o))
+    bottleneck = dict(segmenter.named_modules())["bottleneck"]
+    handle = bottleneck.register_forward_hook(lambda m, i, o: captured.append(o))
     with torch.no_grad():
         segmenter(images)
     handle.remove()

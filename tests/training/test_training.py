@@ -57,6 +57,19 @@ def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
             # fake cancel exactly (-1 + 1), so the hinge loss leaves the final bias alone
             ("discriminator.output.bias",),
         ),
+        (
+            GANModule(
+                z_dim=8,
+                size=32,
+                generator_width=8,
+                discriminator_width=8,
+                generator_upsample="nearest",
+                r1_gamma=1.0,
+            ),
+            "none",
+            ("loss/generator_step", "loss/discriminator_step", "loss/r1_step"),
+            (),
+        ),
         (SegmenterModule(width=4), "labels", ("loss/train_step",), ()),
         (LampClassifierModule(width=4), "lamp_lit", ("loss/train",), ()),
     ],
