@@ -4,6 +4,7 @@ Run from the repository root::
 
     python -m benchmarks.mmd_tables                  # the table in README
     python -m benchmarks.mmd_tables --figures        # plus the command's error-vs-m figures
+    python -m benchmarks.mmd_tables --csv data/      # only write titanic.csv and penguins.csv
 
 Data (shipped offline by test dependencies):
 
@@ -154,19 +155,34 @@ def table_report(name: str) -> None:
         print(f"| {method} | {' | '.join(cells)} |")
 
 
+CSV_TABLES: dict[str, Callable[[], tuple[pd.DataFrame, str, str]]] = {
+    "titanic": titanic,
+    "penguins": penguins,
+}
+
+
+def write_csvs(folder: Path) -> dict[str, list[str]]:
+    """Write each table as ``<folder>/<name>.csv``; returns the command's arguments for each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    arguments = {}
+    for name, load in CSV_TABLES.items():
+        frame, label, ids = load()
+        path = folder / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        arguments[name] = ["--data", str(path), "--label-column", label, "--id-column", ids]
+        print(f"wrote {path}")
+    return arguments
+
+
 def write_figures() -> None:
     """Run the prototypes command on each table as a CSV and keep its error-vs-m figure."""
     from surrogate.__main__ import main
 
     FIGURES.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
-        for name, load in (("titanic", titanic), ("penguins", penguins)):
-            frame, label, ids = load()
-            path = Path(folder) / f"{name}.csv"
-            frame.to_csv(path, index=False)
+        for name, arguments in write_csvs(Path(folder)).items():
             out = Path(folder) / f"run_{name}"
-            argv = ["prototypes", "--data", str(path), "--label-column", label]
-            argv += ["--id-column", ids, "--out", str(out), "--device", "cpu", "--seed", "0"]
+            argv = ["prototypes", *arguments, "--out", str(out), "--device", "cpu", "--seed", "0"]
             print("python -m surrogate " + " ".join(argv))
             if main(argv) != 0:
                 raise SystemExit(f"the prototypes command failed on {name}")
@@ -178,7 +194,13 @@ def main() -> None:
     """Print the before/after table for every data set; with --figures write the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--figures", action="store_true", help="write the command's figures")
+    parser.add_argument(
+        "--csv", type=Path, default=None, help="only write the tables as CSV files into this folder"
+    )
     args = parser.parse_args()
+    if args.csv is not None:
+        write_csvs(args.csv)
+        return
     os.environ.setdefault("SEETHROUGH_PROGRESS", "0")
     print(
         f"held-out nearest-prototype error in % (mean +- sd over {SPLITS} stratified 75/25 "

@@ -47,7 +47,9 @@ class MMDCritic(BaseEstimator):
     log-det criticism term keep their meaning. A missing category is a category of its own; a
     missing number is the column's mean plus an indicator of missingness that costs one
     mismatch, so on average a missing value is as far from a present one as two present
-    values are from each other. ``embedding_`` holds the map.
+    values are from each other. ``embedding_`` holds the map. Rows given to ``predict`` and
+    ``error_curve`` hold the training table's columns and only categories seen in ``fit``
+    (anything else is an ``InputError`` that names the column and the value).
 
     Parameters
     ----------
