@@ -339,7 +339,29 @@ def _results(
             float(curves["random_error"][-1]) if "random_error" in curves else None
         ),
         "majority_error": curves.get("majority_error"),
+        "warnings": _warnings(curves),
     }
+
+
+def _warnings(curves: dict[str, Any]) -> list[str]:
+    """What the error curves say that a reader should not miss."""
+    if "error" not in curves:
+        return []
+    error = float(curves["error"][-1])
+    majority, random = curves["majority_error"], float(curves["random_error"][-1])
+    if error >= majority:
+        return [
+            f"the nearest-prototype error ({100 * error:.1f}%) is not below the majority-class "
+            f"error ({100 * majority:.1f}%): the prototypes do not tell the classes apart in "
+            "this kernel; try --gamma accuracy, or check which columns the table holds"
+        ]
+    if error >= random:
+        return [
+            f"randomly chosen prototypes do as well ({100 * random:.1f}% against "
+            f"{100 * error:.1f}%): the prototypes summarise the data, but as a classifier they "
+            "are no better than a random sample of the same size"
+        ]
+    return []
 
 
 def _categorical_indices(data: Dataset) -> list[int]:

@@ -197,3 +197,17 @@ def test_command_reads_a_real_csv_and_names_rows_by_id(tmp_path):
     assert any(item["values"][1] is None for item in chosen)
     assert '<td class="missing">missing</td>' in page  # a missing age reads "missing"
     assert (out / "error_curve.png").is_file()
+
+
+def test_page_warns_when_prototypes_lose_to_the_majority_or_to_random():
+    from surrogate.commands.prototypes import _warnings
+
+    def curves(error: float, random: float, majority: float) -> dict:
+        return {"error": [0.5, error], "random_error": [0.5, random], "majority_error": majority}
+
+    assert "not below the majority-class error (38.1%)" in _warnings(curves(0.40, 0.3, 0.381))[0]
+    assert (
+        "randomly chosen prototypes do as well (26.6%" in _warnings(curves(0.274, 0.266, 0.381))[0]
+    )
+    assert _warnings(curves(0.023, 0.030, 0.558)) == []
+    assert _warnings({"m": [1]}) == []
