@@ -186,8 +186,12 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     from training.progress import progress
 
     kind = args.kind
-    num_samples = args.num_samples or _DEFAULT_SAMPLES[kind]
-    num_features = args.num_features or _DEFAULT_FEATURES[kind]
+    num_samples = _DEFAULT_SAMPLES[kind] if args.num_samples is None else args.num_samples
+    num_features = _DEFAULT_FEATURES[kind] if args.num_features is None else args.num_features
+    if num_samples < 2:
+        raise ConfigError(f"--num-samples must be at least 2, got {num_samples}")
+    if num_features < 1:
+        raise ConfigError(f"--num-features must be at least 1, got {num_features}")
     task = _BUILDERS[kind](args)
     rows = _parse_instances(args.instances, task)
 

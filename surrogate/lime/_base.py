@@ -9,6 +9,7 @@ numbers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -24,8 +25,22 @@ from training.blackbox import BlackBox, as_black_box
 from training.errors import BlackBoxError, InputError
 from training.progress import progress
 
-# Rows of neighbours held in memory at once by explain_many (inputs are made lazily per call).
+# Rows of neighbours held in memory at once by explain_many (inputs are made lazily per call),
+# and at most MEMORY_BUDGET bytes of them: a wide table's rows are large.
 _MAX_ROWS_IN_FLIGHT = 1 << 18
+
+
+def _default_memory_budget() -> int:
+    """An eighth of the machine's memory, at most 2 GiB (at least 256 MiB)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return int(min(max(total // 8, 256 << 20), 2 << 30))
+
+
+MEMORY_BUDGET = _default_memory_budget()
+"""Bytes of neighbours (and of one black-box call's inputs) ``explain_many`` holds at once."""
 
 
 @dataclass
@@ -130,6 +145,10 @@ class LimeExplainer:
         """Rows per black-box call when the caller gives no ``batch_size``."""
         return self._default_batch_size
 
+    def _bytes_per_neighbour(self, instances: Sequence[Any]) -> int:
+        """Bytes one neighbour takes while its neighbourhood is held (0: rows are small)."""
+        return 0
+
     def _concatenate(self, parts: list[Any]) -> Any:
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
@@ -157,7 +176,7 @@ class LimeExplainer:
         rows_per_call = batch_size or self._default_batch(checked)
         black_box = self.as_black_box(predict_fn, rows_per_call)
         explanations: list[Explanation] = []
-        groups = _groups(len(checked), num_samples)
+        groups = _groups(len(checked), num_samples, self._bytes_per_neighbour(checked))
         steps = progress(groups, desc="LIME", unit="group") if len(groups) > 1 else iter(groups)
         for group in steps:
             with _single_threaded_blas():
@@ -184,7 +203,13 @@ class LimeExplainer:
         """Black-box scores of every neighbour, in calls of up to ``rows_per_call`` rows (a
         ``BlackBox`` given by the caller may split them further by its own batch size)."""
         pieces: list[list[np.ndarray]] = [[] for _ in neighbourhoods]
-        for chunk in _chunks([nb.n_rows for nb in neighbourhoods], rows_per_call):
+        chunks = list(_chunks([nb.n_rows for nb in neighbourhoods], rows_per_call))
+        calls = (  # a slow black box shows its progress
+            progress(chunks, desc="black box", unit="call", leave=False)
+            if len(chunks) > 1
+            else iter(chunks)
+        )
+        for chunk in calls:
             inputs = self._concatenate(
                 [neighbourhoods[i].inputs(start, stop) for i, start, stop in chunk]
             )
@@ -215,6 +240,7 @@ class LimeExplainer:
             top: list[int] | None = None
             class_names = ["value"]
         else:
+            _check_class_scores(scores)
             class_names = self.class_names or [str(k) for k in range(n_outputs)]
             if len(class_names) != n_outputs:
                 raise BlackBoxError(
@@ -264,6 +290,23 @@ class LimeExplainer:
         )
 
 
+def _check_class_scores(scores: np.ndarray) -> None:
+    """Scores that look like probabilities (two or more columns in [0, 1]) must sum to 1 per
+    row: LIME's classification mode explains class probabilities. Logits pass."""
+    if scores.shape[1] < 2 or scores.min() < 0.0 or scores.max() > 1.0:
+        return
+    sums = scores.sum(axis=1)
+    off = np.abs(sums - 1.0) > 1e-4
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise BlackBoxError(
+            f"the black box returns values in [0, 1] whose rows do not sum to 1 (neighbour "
+            f"{row} sums to {sums[row]:.4g}): classification explains class probabilities, so "
+            "pass predict_proba (not predict or a share of it), or use mode='regression' to "
+            "explain a single score"
+        )
+
+
 @cache
 def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
@@ -276,9 +319,13 @@ def _single_threaded_blas() -> Any:
     return _blas_controller().limit(limits=1, user_api="blas")
 
 
-def _groups(n_instances: int, num_samples: int) -> list[range]:
-    """Instances whose neighbourhoods are held in memory together."""
-    per_group = max(1, _MAX_ROWS_IN_FLIGHT // num_samples)
+def _groups(n_instances: int, num_samples: int, bytes_per_neighbour: int = 0) -> list[range]:
+    """Instances whose neighbourhoods are held in memory together: at most
+    ``_MAX_ROWS_IN_FLIGHT`` rows and ``MEMORY_BUDGET`` bytes (but always one instance)."""
+    rows = _MAX_ROWS_IN_FLIGHT
+    if bytes_per_neighbour:
+        rows = min(rows, MEMORY_BUDGET // bytes_per_neighbour)
+    per_group = max(1, rows // num_samples)
     return [range(i, min(i + per_group, n_instances)) for i in range(0, n_instances, per_group)]
 
 

@@ -42,6 +42,7 @@ from lime.discretize import (
 from scipy.special import ndtri
 from sklearn.preprocessing import StandardScaler
 
+from surrogate.lime import _base
 from surrogate.lime._base import LimeExplainer, Neighbourhood
 from surrogate.lime._random import (
     Categories,
@@ -351,6 +352,15 @@ class LimeTabularExplainer(LimeExplainer):
         if isinstance(predict_fn, BlackBox):
             return predict_fn
         return as_black_box(predict_fn, batch_size=batch_size, table=self.table_)
+
+    def _default_batch(self, instances: Sequence[Any]) -> int:
+        # A quarter of the memory budget for one call's inputs (a DataFrame copy may follow).
+        by_bytes = _base.MEMORY_BUDGET // (4 * 8 * self.n_features_)
+        return int(max(256, min(self._default_batch_size, by_bytes)))
+
+    def _bytes_per_neighbour(self, instances: Sequence[Any]) -> int:
+        # interpretable rows, black-box rows, and the uniforms that draw them (about 2 per column)
+        return 8 * 4 * self.n_features_
 
     def _as_rows(self, row: Any) -> Any:
         """One row (array, Series, dict or one-row DataFrame) as a table of one row."""

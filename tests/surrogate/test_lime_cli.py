@@ -198,3 +198,10 @@ def test_a_regression_csv_is_explained_as_values(tmp_path):
         assert curve["scores"][0] == 1.0
         assert abs(curve["scores"][-1]) < 1e-9
         assert curve["auc"] < curve["random_auc"]
+
+
+def test_zero_samples_or_features_are_refused_not_replaced(tmp_path):
+    for flag in ("--num-samples", "--num-features"):
+        status, out = _run(tmp_path, flag, "0")
+        assert status != 0
+        assert not out.exists()

@@ -235,3 +235,32 @@ def test_values_stay_in_their_bin_when_a_bin_is_empty():
     assert np.all(at_ten | (inverse[1:, 0] == 0.0))
     np.testing.assert_array_equal(data[1:, 0], at_ten)
     assert 0.4 < data[1:, 0].mean() < 0.6  # each observed bin holds half the rows
+
+
+def test_a_memory_budget_splits_the_work_without_changing_explanations(cancer, monkeypatch):
+    from surrogate.lime import _base
+
+    X, _, _, forest = cancer
+    explainer = LimeTabularExplainer(X, random_state=0)
+    whole = explainer.explain_many(X[:6], forest.predict_proba, num_samples=500)
+    calls: list[int] = []
+
+    def counted(rows):
+        calls.append(len(rows))
+        return forest.predict_proba(rows)
+
+    # 30 columns x 32 bytes per neighbour: 500 neighbours of two rows fit, of three do not.
+    monkeypatch.setattr(_base, "MEMORY_BUDGET", 2 * 500 * 30 * 32)
+    split = explainer.explain_many(X[:6], counted, num_samples=500)
+    assert [e.as_list() for e in split] == [e.as_list() for e in whole]
+    assert max(calls) <= 2 * 500  # three groups of two rows, each scored on its own
+    assert len(calls) == 3
+
+
+def test_scores_in_0_1_that_do_not_sum_to_1_are_refused(cancer):
+    X, _, _, forest = cancer
+    explainer = LimeTabularExplainer(X, random_state=0)
+    with pytest.raises(BlackBoxError, match=r"rows do not sum to 1 \(neighbour 0 sums to 0.7"):
+        explainer.explain_instance(X[0], lambda rows: 0.7 * forest.predict_proba(rows))
+    # Logits are not probabilities and pass.
+    explainer.explain_instance(X[0], lambda rows: 5.0 * forest.predict_proba(rows) - 2.0)
