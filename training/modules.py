@@ -393,11 +393,12 @@ class LampClassifierModule(_ScheduledModule):
         self._evaluate(batch, "test")
 
 
-def generator_from_checkpoint(path: str | Path) -> Generator:
+def generator_from_checkpoint(path: str | Path, *, averaged: bool = True) -> Generator:
     """The generator a :class:`GANModule` checkpoint samples from, in eval mode on the CPU.
 
     That is the averaged generator when the run kept one (``ema_decay`` > 0), with its batch-norm
-    statistics measured afresh, as :meth:`GANModule.sampling_generator` and export give it.
+    statistics measured afresh, as :meth:`GANModule.sampling_generator` and export give it;
+    ``averaged=False`` gives the trained weights themselves.
     """
     checkpoint = load_checkpoint(path)
     hparams = {
@@ -407,4 +408,4 @@ def generator_from_checkpoint(path: str | Path) -> Generator:
     }
     module = GANModule(**hparams)
     load_weights(module, checkpoint)
-    return module.sampling_generator().eval()
+    return (module.sampling_generator() if averaged else module.generator).eval()
