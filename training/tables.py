@@ -20,7 +20,7 @@ column per category), with names that read as raw columns (``sex=female``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,12 @@ class Column:
     dtype: Any
     categories: tuple[Any, ...] | None = None  # seen values, sorted; None for a numeric column
     has_missing: bool = False  # a categorical column's last category is MISSING
+    label: Any = None  # the DataFrame's own column label (e.g. an integer), when not ``name``
+
+    @property
+    def key(self) -> Any:
+        """The column's label in the user's DataFrame."""
+        return self.name if self.label is None else self.label
 
     @property
     def is_categorical(self) -> bool:
@@ -120,9 +126,11 @@ class TableSchema:
         for index, name in enumerate(names):
             series = frame.iloc[:, index]
             if index in chosen:
-                columns.append(_categorical_column(name, series, from_frame, what))
+                column = _categorical_column(name, series, from_frame, what)
             else:
-                columns.append(_numeric_column(name, series, what))
+                column = _numeric_column(name, series, what)
+            label = frame.columns[index]
+            columns.append(replace(column, label=label) if label != name else column)
         schema = cls(columns, from_frame)
         return schema, schema.encode(frame, what=what)
 
@@ -170,12 +178,13 @@ class TableSchema:
             rows = pd.DataFrame([rows])
         if not isinstance(rows, pd.DataFrame):
             return self._checked_codes(_two_dimensional(rows, what), what)
-        missing = [name for name in self.names if name not in rows.columns]
+        present = {str(label): label for label in rows.columns}
+        missing = [name for name in self.names if name not in present]
         if missing:
             raise InputError(f"{what} lack the column(s) {missing} of the training table")
         codes = np.empty((len(rows), self.n_columns), dtype=np.float64)
         for index, column in enumerate(self.columns):
-            series = rows[column.name]
+            series = rows[present[column.name]]
             if column.is_categorical:
                 codes[:, index] = _category_codes(column, series, what)
             else:
@@ -193,9 +202,9 @@ class TableSchema:
         for index, column in enumerate(self.columns):
             values = codes[:, index]
             if column.is_categorical:
-                data[column.name] = _category_values(column, values)
+                data[column.key] = _category_values(column, values)
             else:
-                data[column.name] = _numeric_series(column, values)
+                data[column.key] = _numeric_series(column, values)
         return pd.DataFrame(data)
 
     def _checked_codes(self, codes: np.ndarray, what: str) -> np.ndarray:
@@ -209,6 +218,11 @@ class TableSchema:
         for index in self.categorical_indices:
             values = codes[:, index]
             size = len(self.columns[index].category_names())
+            absent = np.isnan(values)
+            if self.columns[index].has_missing and absent.any():  # the MISSING category
+                codes = codes.copy()  # never write into the caller's array
+                codes[absent, index] = size - 1
+                values = codes[:, index]
             bad = ~np.isfinite(values) | (values != np.round(values)) | (values < 0)
             bad |= values >= size
             if bad.any():
