@@ -21,9 +21,12 @@ from surrogate.tree._report import TreeNames, export_text, leaf_rules, rules_tex
 from surrogate.tree._sampling import DEFAULTS as SAMPLER_DEFAULTS
 from surrogate.tree._sampling import SAMPLERS, Sampler, draw_oracle_samples
 from surrogate.tree._structure import TreeStructure
+from surrogate.tree._table import TableDesign
 from surrogate.tree._targets import ClassTargets, ScoreTargets, Targets
 from training.blackbox import BlackBox, as_black_box
 from training.errors import ConfigError, InputError
+from training.sources import match_labels
+from training.tables import TableSchema
 
 Task = Literal["auto", "classification", "regression"]
 _MAX_DEPTH = 32  # a surrogate is meant to be read; deeper trees are no explanation
@@ -43,6 +46,14 @@ class TreeSurrogate(BaseEstimator):
     then refined by tree alternating optimisation to disagree with the black box on fewer
     samples (see :mod:`surrogate.tree._refine`). Fidelity, the share of held-out real rows on
     which tree and black box agree (R^2 for scores), is measured on rows the tree never saw.
+
+    ``X`` is a numeric array or a table: a pandas DataFrame (numeric, text, categorical and
+    boolean columns, missing values) or an array whose ``categorical_features`` hold integer
+    codes. A table is read by :class:`~training.tables.TableSchema`; the black box is called
+    with what it was fitted on (a DataFrame with the original columns and dtypes for a model
+    fitted on one, such as an unchanged scikit-learn ``Pipeline``), oracle samples only hold
+    categories seen in ``X``, and the tree splits a one-hot design matrix, so that its rules
+    read ``sex in {female}``, ``age is missing`` or ``age <= 30``.
 
     Parameters
     ----------
@@ -79,6 +90,20 @@ class TreeSurrogate(BaseEstimator):
         return probabilities or have ``classes_``.
     random_state:
         Seed of the held-out split, the oracle samples and the tree's tie breaks.
+    categorical_features:
+        Names or indices of the categorical columns of ``X``. ``None`` takes a DataFrame's
+        non-numeric columns, and none of an array. Given for an array (``[]`` included), the
+        array is a table whose categorical columns hold codes 0, 1, ... and whose NaN are
+        missing values; a plain numeric array needs complete rows.
+    real_share:
+        Share of the training weight the real rows carry against their oracle samples (each
+        real row weighs alike, each oracle sample alike); the tree is then grown twice, on
+        every sample and on the real rows alone, both are refined on every sample, and the one
+        that disagrees less (weighted) is kept. ``None`` weighs every sample alike and grows
+        once. ``"auto"``: 0.5 for a table with categorical columns or missing values, whose
+        oracle samples can only copy categories (on the Titanic and penguin tables, equal
+        weights put the surrogate below a plain tree at some depths; see
+        ``benchmarks/tree_tables.py``); ``None`` for numbers only.
 
     Attributes
     ----------
@@ -102,6 +127,8 @@ class TreeSurrogate(BaseEstimator):
         Refinement passes run.
     n_features_in_, feature_names_in_
         As in scikit-learn.
+    table_ : TableSchema or None
+        The columns of a table ``X`` (``None`` for a plain numeric array).
     """
 
     def __init__(
@@ -118,6 +145,8 @@ class TreeSurrogate(BaseEstimator):
         validation_fraction: float = 0.2,
         task: Task = "auto",
         random_state: int | np.random.RandomState | None = None,
+        categorical_features: Sequence[str | int] | None = None,
+        real_share: float | Literal["auto"] | None = "auto",
     ) -> None:
         self.max_depth = max_depth
         self.max_leaf_nodes = max_leaf_nodes
@@ -130,68 +159,88 @@ class TreeSurrogate(BaseEstimator):
         self.validation_fraction = validation_fraction
         self.task = task
         self.random_state = random_state
+        self.categorical_features = categorical_features
+        self.real_share = real_share
 
     def fit(self, X: Any, black_box: Any, y: Any = None) -> TreeSurrogate:
         """Fit the tree to what ``black_box`` predicts on ``X`` and on oracle samples near it.
 
         ``black_box`` is anything :class:`training.blackbox.BlackBox` accepts (an sklearn
-        estimator, a torch module, a callable, or a ``BlackBox``). ``y`` (true labels or
-        targets) is optional and only used to report ``accuracy_``. Returns ``self``.
+        estimator, a torch module, a callable, or a ``BlackBox``). For a table ``X`` it is
+        called with the table's rows as the model was fitted on them; a ``BlackBox`` built
+        without a table is rebuilt around its model with one (its method, probabilities,
+        softmax and batch size kept), one with a table of its own is handed DataFrames. ``y``
+        (true labels or targets) is optional and only used to report ``accuracy_``; labels
+        must be among the black box's classes (compared by value). Returns ``self``.
         """
         self._check_parameters()
-        X = self._validated(X, reset=True)
-        if X.shape[0] < 2:
-            raise InputError(f"a tree surrogate needs at least 2 rows, got {X.shape[0]} sample")
-        y = _checked_labels(y, len(X))
-        box = as_black_box(black_box)
-        scores = box(X)
+        codes = self._fit_codes(X)
+        if codes.shape[0] < 2:
+            raise InputError(f"a tree surrogate needs at least 2 rows, got {codes.shape[0]} sample")
+        y = _checked_labels(y, len(codes))
+        box = self._box(black_box)
+        scores = box(codes)
         self.task_ = self._resolve_task(box)
         rng = check_random_state(self.random_state)
         if self.task_ == "classification":
             self.classes_, labels = _classes(box, scores)
             self.n_outputs_ = len(self.classes_)
-            fit_rows, held_out = self._split(len(X), labels, rng)
+            truth = None if y is None else self._truth(y)
+            fit_rows, held_out = self._split(len(codes), labels, rng)
             targets: Targets = ClassTargets(labels[fit_rows], len(self.classes_))
         else:
             if hasattr(self, "classes_"):  # left from an earlier fit to classes
                 del self.classes_
             self.n_outputs_ = scores.shape[1]
-            fit_rows, held_out = self._split(len(X), None, rng)
+            truth = None if y is None else self._truth(y)
+            fit_rows, held_out = self._split(len(codes), None, rng)
             targets = ScoreTargets(scores[fit_rows])
-        X_fit = X[fit_rows]
+        codes_fit = codes[fit_rows]
+        self.design_ = TableDesign.of_codes(self.table_, codes_fit)
+        X_fit = self.design_.matrix(codes_fit)
         default_noise, default_neighbours = SAMPLER_DEFAULTS[self.sampler]
         oracle = draw_oracle_samples(
-            X_fit,
+            codes_fit,
             self.oracle_samples,
             sampler=self.sampler,
             noise=default_noise if self.noise is None else self.noise,
             n_neighbors=default_neighbours if self.n_neighbors is None else self.n_neighbors,
             rng=rng,
+            categorical=[] if self.table_ is None else self.table_.categorical_indices,
+            units=None if self.table_ is None else self._units(X_fit),
         )
         self.n_oracle_samples_ = len(oracle)
         if len(oracle):
             targets = _with_oracle_targets(targets, box(oracle), box)
-            X_fit = np.vstack([X_fit, oracle])
+            X_fit = np.vstack([X_fit, self.design_.matrix(oracle)])
         is_real = np.arange(len(X_fit)) < len(fit_rows)
-        self.tree_ = self._grow(X_fit, targets, rng)
-        self.refine_passes_ = refine(self.tree_, X_fit, targets, self.refine_passes)
+        share = self._real_share()
+        if share is None or not len(oracle):
+            self.tree_ = self._grow(X_fit, targets, rng)
+            self.refine_passes_ = refine(self.tree_, X_fit, targets, self.refine_passes)
+        else:
+            weight = np.where(is_real, share / len(fit_rows), (1 - share) / len(oracle))
+            targets = _weighted(targets, weight * len(X_fit))  # mean weight 1
+            self.tree_, self.refine_passes_ = self._grow_twice(X_fit, targets, is_real, rng)
         self.tree_.fill_statistics(X_fit, targets, is_real)
         self.tree_ = self.tree_.pruned(same_prediction=self.task_ == "classification")
-        self.training_fidelity_ = self._agreement(X[fit_rows], scores[fit_rows], box)
+        self.training_fidelity_ = self._agreement(codes_fit, scores[fit_rows], box)
         self.fidelity_ = self.accuracy_ = self.black_box_accuracy_ = None
         if held_out.size:
-            self.fidelity_ = self._agreement(X[held_out], scores[held_out], box)
-            if y is not None:
-                self.accuracy_ = self.accuracy_on(X[held_out], y[held_out])
-                self.black_box_accuracy_ = self._accuracy(
-                    self._scores_as_predictions(scores[held_out], box), y[held_out]
+            self.fidelity_ = self._agreement(codes[held_out], scores[held_out], box)
+            if truth is not None:
+                self.accuracy_ = self._matched(
+                    self._tree_predictions(codes[held_out]), truth[held_out]
+                )
+                self.black_box_accuracy_ = self._matched(
+                    self._box_predictions(scores[held_out], box), truth[held_out]
                 )
         return self
 
     def predict(self, X: Any) -> np.ndarray:
         """The tree's class labels (classification) or scores (regression) for ``X``."""
         check_is_fitted(self, "tree_")
-        values = self.tree_.value[self.tree_.apply(self._validated(X, reset=False))]
+        values = self.tree_.value[self._leaves(self._codes(X))]
         if self.task_ == "classification":
             return np.asarray(self.classes_[values.argmax(axis=1)])
         return values[:, 0] if self.n_outputs_ == 1 else values
@@ -200,36 +249,37 @@ class TreeSurrogate(BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class shares of the training samples in each row's leaf (classification only)."""
         check_is_fitted(self, "tree_")
-        return np.asarray(self.tree_.value[self.tree_.apply(self._validated(X, reset=False))])
+        return np.asarray(self.tree_.value[self._leaves(self._codes(X))])
 
     def apply(self, X: Any) -> np.ndarray:
         """Id of the leaf (a node of ``tree_``) that each row of ``X`` reaches."""
         check_is_fitted(self, "tree_")
-        return self.tree_.apply(self._validated(X, reset=False))
+        return self._leaves(self._codes(X))
 
     def score(self, X: Any, black_box: Any) -> float:
         """Fidelity on ``X``: agreement with ``black_box`` (R^2 against its scores)."""
         check_is_fitted(self, "tree_")
-        X = self._validated(X, reset=False)
-        box = as_black_box(black_box)
-        return self._agreement(X, box(X), box)
+        codes = self._codes(X)
+        box = self._box(black_box)
+        return self._agreement(codes, box(codes), box)
 
     def accuracy_on(self, X: Any, y: Any) -> float:
-        """Accuracy (R^2 for regression) of the tree on true labels ``y``."""
+        """Accuracy (R^2 for regression) of the tree on true labels ``y``; a label that is
+        not among ``classes_`` is an :class:`InputError` that names it."""
         check_is_fitted(self, "tree_")
-        X = self._validated(X, reset=False)
-        labels = _checked_labels(y, len(X))
+        codes = self._codes(X)
+        labels = _checked_labels(y, len(codes))
         assert labels is not None
-        return self._accuracy(self.predict(X), labels)
+        return self._matched(self._tree_predictions(codes), self._truth(labels))
 
     def black_box_accuracy_on(self, X: Any, black_box: Any, y: Any) -> float:
         """Accuracy (R^2) of ``black_box`` on true labels ``y``, its scores read as in ``fit``."""
         check_is_fitted(self, "tree_")
-        X = self._validated(X, reset=False)
-        labels = _checked_labels(y, len(X))
+        codes = self._codes(X)
+        labels = _checked_labels(y, len(codes))
         assert labels is not None
-        box = as_black_box(black_box)
-        return self._accuracy(self._scores_as_predictions(box(X), box), labels)
+        box = self._box(black_box)
+        return self._matched(self._box_predictions(box(codes), box), self._truth(labels))
 
     def get_depth(self) -> int:
         """Depth of the fitted tree."""
@@ -279,7 +329,8 @@ class TreeSurrogate(BaseEstimator):
             "parameters": self.get_params(),
             "task": self.task_,
             "outputs": names.outputs,
-            "features": names.features,
+            "features": names.columns,
+            "table": None if self.table_ is None else self.table_.describe(),
             "depth": self.get_depth(),
             "n_leaves": self.get_n_leaves(),
             "fidelity": self.fidelity_,
@@ -322,6 +373,9 @@ class TreeSurrogate(BaseEstimator):
             raise ConfigError(f"task must be auto, classification or regression, got {self.task!r}")
         if self.noise is not None and (not _is_real(self.noise) or self.noise < 0):
             raise ConfigError(f"noise must be a non-negative number, got {self.noise!r}")
+        share = self.real_share
+        if share is not None and share != "auto" and (not _is_real(share) or not 0 < share < 1):
+            raise ConfigError(f"real_share must be None, 'auto' or in (0, 1), got {share!r}")
         fraction = self.validation_fraction
         if not _is_real(fraction) or not 0 <= fraction < 1:
             raise ConfigError(f"validation_fraction must lie in [0, 1), got {fraction!r}")
@@ -332,6 +386,8 @@ class TreeSurrogate(BaseEstimator):
         check_is_fitted(self, "tree_")
         if feature_names is None:
             feature_names = getattr(self, "feature_names_in_", None)
+        if feature_names is None and self.table_ is not None and self.table_.from_frame:
+            feature_names = self.table_.names
         if feature_names is None:
             feature_names = [f"x{i}" for i in range(self.n_features_in_)]
         if len(feature_names) != self.n_features_in_:
@@ -354,7 +410,39 @@ class TreeSurrogate(BaseEstimator):
             feature_names=list(feature_names),
             output_names=list(output_names),
             classification=classification,
+            design=self.design_,
         )
+
+    def _fit_codes(self, X: Any) -> np.ndarray:
+        """Codes of the rows ``fit`` gets; sets ``table_`` (``None`` for a numeric array)."""
+        if not (_is_frame(X) or self.categorical_features is not None):
+            self.table_ = None
+            return self._validated(X, reset=True)
+        validate_data(self, X, reset=True, skip_check_array=True)  # feature names and count
+        self.table_, codes = TableSchema.from_data(
+            _str_columns(X), categorical=self.categorical_features, what="X"
+        )
+        return codes
+
+    def _codes(self, X: Any) -> np.ndarray:
+        """Codes of rows to predict: a table's rows (a DataFrame, or codes), or an array."""
+        if self.table_ is None:
+            return self._validated(X, reset=False)
+        validate_data(self, X, reset=False, skip_check_array=True)
+        return self.table_.encode(_str_columns(X), what="X")
+
+    def _box(self, black_box: Any) -> BlackBox:
+        """``black_box`` as a BlackBox that takes codes (of ``table_`` for a table)."""
+        if self.table_ is None:
+            return as_black_box(black_box)
+        return _table_black_box(black_box, self.table_)
+
+    def _units(self, design: np.ndarray) -> np.ndarray:
+        """Where oracle samples find a row's nearest rows: numbers in units of their std, a
+        category or a missing value as a 0/1 column (a mismatch weighs like 1 std)."""
+        is_value = np.array([self.design_.kind(j) == "value" for j in range(design.shape[1])])
+        scale = design.std(axis=0)
+        return design / np.where(is_value & (scale > 0), scale, 1.0)
 
     def _validated(self, X: Any, *, reset: bool) -> np.ndarray:
         """``X`` as a finite float64 table of the fitted width, or one clear error."""
@@ -364,7 +452,8 @@ class TreeSurrogate(BaseEstimator):
             bad = np.flatnonzero(~finite)
             raise InputError(
                 f"X has NaN or infinite values in {bad.size} of {len(X)} rows (first: row "
-                f"{bad[0]}); a tree surrogate needs complete rows, so impute or drop them"
+                f"{bad[0]}); a numeric array needs complete rows: impute or drop them, or pass "
+                "a DataFrame (or categorical_features=[]) to treat NaN as missing values"
             )
         return np.asarray(X)
 
@@ -393,6 +482,31 @@ class TreeSurrogate(BaseEstimator):
         )
         return np.sort(fit_rows), np.sort(held_out)
 
+    def _real_share(self) -> float | None:
+        if self.real_share != "auto":
+            return None if self.real_share is None else float(self.real_share)
+        table = self.table_
+        if table is None or not any(
+            column.is_categorical or column.has_missing for column in table.columns
+        ):
+            return None
+        return 0.5
+
+    def _grow_twice(
+        self, X: np.ndarray, targets: Targets, is_real: np.ndarray, rng: np.random.RandomState
+    ) -> tuple[TreeStructure, int]:
+        """The greedy tree grown on every sample and the one grown on the real rows alone,
+        each refined on every sample; the one that disagrees less (weighted) is kept, with
+        its passes (refinement is a local search: two starts, one objective)."""
+        grown = self._grow(X, targets, rng)
+        from_real = self._grow(X[is_real], _weighted(targets, None, rows=is_real), rng)
+        found = []
+        for tree in (grown, from_real):
+            passes = refine(tree, X, targets, self.refine_passes)
+            rows = np.arange(len(X))
+            found.append((float(targets.loss(tree.value[tree.apply(X)], rows).sum()), passes))
+        return (grown, found[0][1]) if found[0][0] <= found[1][0] else (from_real, found[1][1])
+
     def _grow(self, X: np.ndarray, targets: Targets, rng: np.random.RandomState) -> TreeStructure:
         """The greedy CART tree, taken over into a ``TreeStructure``."""
         seed = rng.randint(np.iinfo(np.int32).max)
@@ -405,23 +519,46 @@ class TreeSurrogate(BaseEstimator):
                 max_leaf_nodes=self.max_leaf_nodes,
                 random_state=seed,
             )
-            grower.fit(X, targets.labels)
+            grower.fit(X, targets.labels, sample_weight=targets.weight)
         else:
             assert isinstance(targets, ScoreTargets)
             grower = DecisionTreeRegressor(
                 max_depth=depth, max_leaf_nodes=self.max_leaf_nodes, random_state=seed
             )
-            grower.fit(X, targets.scores)
+            grower.fit(X, targets.scores, sample_weight=targets.weight)
         return TreeStructure.from_sklearn(grower, targets.n_outputs)
 
-    def _scores_as_predictions(self, scores: np.ndarray, box: BlackBox) -> np.ndarray:
-        """The black box's scores as the tree would predict them (labels or scores)."""
+    def _leaves(self, codes: np.ndarray) -> np.ndarray:
+        """The leaf each row of ``codes`` reaches."""
+        return self.tree_.apply(self.design_.matrix(codes))
+
+    def _tree_predictions(self, codes: np.ndarray) -> np.ndarray:
+        """The tree's class indices (classification) or scores (regression) for ``codes``."""
+        values = self.tree_.value[self._leaves(codes)]
         if self.task_ == "classification":
-            return np.asarray(self.classes_[_labels_from_scores(scores, box)])
+            return np.asarray(values.argmax(axis=1), np.intp)
+        return values[:, 0] if self.n_outputs_ == 1 else values
+
+    def _box_predictions(self, scores: np.ndarray, box: BlackBox) -> np.ndarray:
+        """The black box's scores as the tree predicts them (class indices or scores)."""
+        if self.task_ == "classification":
+            return _labels_from_scores(scores, box)
         return scores[:, 0] if self.n_outputs_ == 1 else scores
 
-    def _agreement(self, X: np.ndarray, scores: np.ndarray, box: BlackBox) -> float:
-        """Fidelity of the tree to black-box ``scores`` on rows ``X``."""
+    def _truth(self, y: np.ndarray) -> np.ndarray:
+        """True labels as the tree predicts them: indices of ``classes_`` (matched by value,
+        one error naming the labels the black box does not know), or numbers to regress."""
+        if self.task_ == "classification":
+            return match_labels(y, self.classes_, what="labels (y)")
+        try:
+            return np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise InputError(
+                f"y must hold numbers for a regression surrogate, got {np.asarray(y)[:3]}"
+            ) from err
+
+    def _agreement(self, codes: np.ndarray, scores: np.ndarray, box: BlackBox) -> float:
+        """Fidelity of the tree to black-box ``scores`` on rows ``codes``."""
         if self.task_ == "classification" and scores.shape[1] not in (1, len(self.classes_)):
             raise InputError(
                 f"the black box gives {scores.shape[1]} scores per row, but the surrogate was "
@@ -432,9 +569,10 @@ class TreeSurrogate(BaseEstimator):
                 f"the black box gives {scores.shape[1]} scores per row, but the surrogate was "
                 f"fitted to {self.n_outputs_}"
             )
-        return self._accuracy(self.predict(X), self._scores_as_predictions(scores, box))
+        return self._matched(self._tree_predictions(codes), self._box_predictions(scores, box))
 
-    def _accuracy(self, predicted: np.ndarray, truth: np.ndarray) -> float:
+    def _matched(self, predicted: np.ndarray, truth: np.ndarray) -> float:
+        """Share of equal classes, or R^2 of scores."""
         if self.task_ == "classification":
             return float(np.mean(predicted == truth))
         if len(truth) < 2:
@@ -467,6 +605,59 @@ def _with_oracle_targets(targets: Targets, oracle_scores: np.ndarray, box: Black
         return ClassTargets(np.concatenate([targets.labels, oracle_labels]), targets.n_outputs)
     assert isinstance(targets, ScoreTargets)
     return ScoreTargets(np.vstack([targets.scores, oracle_scores]))
+
+
+def _is_frame(X: Any) -> bool:
+    import pandas as pd
+
+    return isinstance(X, pd.DataFrame)
+
+
+def _str_columns(X: Any) -> Any:
+    """A DataFrame with its column names as text (a schema names columns by text)."""
+    return X.rename(columns=str) if _is_frame(X) else X
+
+
+def _table_black_box(black_box: Any, table: TableSchema) -> BlackBox:
+    """``black_box`` as a BlackBox called with codes of ``table``."""
+    if not isinstance(black_box, BlackBox):
+        return BlackBox(black_box, table=table)
+    if black_box.table is None:
+        return BlackBox(
+            black_box.model,
+            method=black_box.method if black_box.method not in ("call", "module") else "auto",  # type: ignore[arg-type]
+            probabilities=black_box.probabilities,
+            softmax=black_box.softmax,
+            batch_size=black_box.batch_size,
+            table=table,
+        )
+    if black_box.table.columns == table.columns:
+        return black_box
+    return BlackBox(_FramesOfTable(black_box, table), probabilities=black_box.probabilities)
+
+
+class _FramesOfTable:
+    """Hands a BlackBox with a table of its own DataFrames of another table's codes, which it
+    turns into what its model expects."""
+
+    def __init__(self, black_box: BlackBox, table: TableSchema) -> None:
+        self.black_box = black_box
+        self.table = table
+        self.classes_ = black_box.classes_
+
+    def __call__(self, codes: np.ndarray) -> np.ndarray:
+        return self.black_box(self.table.decode(codes))
+
+
+def _weighted(
+    targets: Targets, weight: np.ndarray | None, rows: np.ndarray | None = None
+) -> Targets:
+    """``targets`` (of ``rows`` only, where given) with sample weights ``weight``."""
+    if isinstance(targets, ClassTargets):
+        labels = targets.labels if rows is None else targets.labels[rows]
+        return ClassTargets(labels, targets.n_outputs, weight)
+    assert isinstance(targets, ScoreTargets)
+    return ScoreTargets(targets.scores if rows is None else targets.scores[rows], weight)
 
 
 def _checked_labels(y: Any, n_rows: int) -> np.ndarray | None:

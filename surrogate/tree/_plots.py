@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from surrogate.tree._report import TreeNames, format_threshold
+from surrogate.tree._report import TreeNames
 from surrogate.tree._structure import LEAF
 
 _INCH_PER_LEAF = 1.45
@@ -17,10 +17,10 @@ _INCH_PER_LEVEL = 1.25
 def plot_tree(names: TreeNames, *, max_depth: int = 4) -> Any:
     """A matplotlib figure of the tree's top ``max_depth`` levels.
 
-    Split nodes read ``feature <= threshold`` (the left branch is "yes"); leaves show the
-    prediction, the support in real rows and (for classes) the purity, coloured by class and
-    shaded by purity. Subtrees cut at ``max_depth`` are drawn as one grey box that says how
-    many leaves they hold.
+    Split nodes ask a question (``feature <= threshold``, ``sex in {female}``, ``age is
+    missing``) whose answers label the branches; leaves show the prediction, the support in
+    real rows and (for classes) the purity, coloured by class and shaded by purity. Subtrees
+    cut at ``max_depth`` are drawn as one grey box that says how many leaves they hold.
     """
     import matplotlib.pyplot as plt
 
@@ -40,9 +40,10 @@ def plot_tree(names: TreeNames, *, max_depth: int = 4) -> Any:
     colours = plt.get_cmap("tab10")
     for node in shown:
         if depth[node] < max_depth and tree.children_left[node] != LEAF:
+            left_is_yes = names.split_label(node)[1]
             for child, answer in (
-                (tree.children_left[node], "yes"),
-                (tree.children_right[node], "no"),
+                (tree.children_left[node], "yes" if left_is_yes else "no"),
+                (tree.children_right[node], "no" if left_is_yes else "yes"),
             ):
                 ax.plot(
                     [x[node], x[child]],
@@ -148,9 +149,8 @@ def _node_label(names: TreeNames, node: int, is_cut: bool, colours: Any) -> tupl
         hidden = _count_leaves(tree, node)
         return f"… {hidden} leaves\n{support}", "#eef0f4"
     if tree.children_left[node] != LEAF:
-        feature = _short(names.features[int(tree.feature[node])])
-        threshold = format_threshold(float(tree.threshold[node]))
-        return f"{feature}\n<= {threshold}\n{support}", "white"
+        question = "\n".join(_short(line) for line in names.split_label(node)[0].split("\n"))
+        return f"{question}\n{support}", "white"
     prediction = _short(names.prediction(node))
     purity = names.purity(node)
     if purity is None:

@@ -4,6 +4,11 @@ Each leaf becomes one rule: the conditions on its path (several tests of one fea
 into one interval), what it predicts, its support (real training rows that reach it) and, for
 classes, its purity (the share of its training samples, oracle samples included, for which
 the black box predicts the leaf's class).
+
+A tree fitted to a table speaks of its columns (see :mod:`surrogate.tree._table`): tests of
+one categorical column merge into one set (``passengerClass in {2nd, 3rd}``, or ``not in``
+where that is shorter), a missing indicator reads ``age is missing``, and a threshold on a
+number with missing values says where the missing rows go (``age <= 30 or age is missing``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from surrogate.tree._structure import LEAF, TreeStructure
+from surrogate.tree._table import TableDesign
 
 
 def format_threshold(value: float) -> str:
@@ -31,11 +37,88 @@ class TreeNames:
         feature_names: Sequence[str],
         output_names: Sequence[str],
         classification: bool,
+        design: TableDesign | None = None,
     ) -> None:
         self.tree = tree
-        self.features = [str(name) for name in feature_names]
+        self.columns = [str(name) for name in feature_names]
+        self.design = design or TableDesign(None, len(self.columns), np.zeros(len(self.columns)))
+        self.features = self.design.design_names(self.columns)  # one per design column
         self.outputs = [str(name) for name in output_names]
         self.classification = classification
+
+    def branch(self, node: int, left: bool) -> str:
+        """The test a row passes to go down ``node``'s left (or right) branch."""
+        feature = int(self.tree.feature[node])
+        threshold = float(self.tree.threshold[node])
+        kind, column = self.design.kind(feature), self.design.column(feature)
+        name = self.columns[column]
+        if kind == "category":
+            category = self.design.category_names(column)[self.design.category(feature)]
+            return f"{name} {'not in' if left else 'in'} {{{category}}}"
+        if kind == "missing":
+            return f"{name} is {'not missing' if left else 'missing'}"
+        text = (
+            f"{name} <= {format_threshold(threshold)}"
+            if left
+            else (f"{name} >  {format_threshold(threshold)}")
+        )
+        if self.design.has_missing(column) and (self.design.fill[column] <= threshold) == left:
+            text += f" or {name} is missing"
+        return text
+
+    def split_label(self, node: int) -> tuple[str, bool]:
+        """A split node's question in two short lines, and whether "yes" is the left branch."""
+        feature = int(self.tree.feature[node])
+        threshold = float(self.tree.threshold[node])
+        kind, column = self.design.kind(feature), self.design.column(feature)
+        name = self.columns[column]
+        if kind == "category":
+            category = self.design.category_names(column)[self.design.category(feature)]
+            return f"{name}\nin {{{category}}}", False
+        if kind == "missing":
+            return f"{name}\nis missing", False
+        label = f"{name}\n<= {format_threshold(threshold)}"
+        if self.design.has_missing(column):
+            label += f"\nmissing: {'yes' if self.design.fill[column] <= threshold else 'no'}"
+        return label, True
+
+    def conditions(self, tests: list[tuple[int, float, bool]]) -> list[str]:
+        """The conditions a path of ``(feature, threshold, went_left)`` tests imposes, one per
+        table column, in the order the path first tests them."""
+        by_column: dict[int, list[tuple[int, float, bool]]] = {}
+        for test in tests:
+            by_column.setdefault(self.design.column(test[0]), []).append(test)
+        return [self._condition(column, found) for column, found in by_column.items()]
+
+    def _condition(self, column: int, tests: list[tuple[int, float, bool]]) -> str:
+        name = self.columns[column]
+        if self.design.kind(tests[0][0]) == "category":
+            names = self.design.category_names(column)
+            allowed = set(range(len(names)))
+            for feature, _, left in tests:
+                category = self.design.category(feature)
+                allowed = allowed - {category} if left else allowed & {category}
+            excluded = [names[code] for code in range(len(names)) if code not in allowed]
+            if len(allowed) <= len(excluded):
+                return f"{name} in {{{', '.join(names[code] for code in sorted(allowed))}}}"
+            return f"{name} not in {{{', '.join(excluded)}}}"
+        low, high, missing = -np.inf, np.inf, None
+        for feature, threshold, left in tests:
+            if self.design.kind(feature) == "missing":
+                missing = not left
+            elif left:
+                high = min(high, threshold)
+            else:
+                low = max(low, threshold)
+        if missing:
+            return f"{name} is missing"
+        if low == -np.inf and high == np.inf:
+            return f"{name} is not missing"
+        interval = _interval(name, low, high)
+        fill = self.design.fill[column]
+        if missing is None and self.design.has_missing(column) and low < fill <= high:
+            return f"({interval} or {name} is missing)"
+        return interval
 
     def prediction(self, node: int) -> str:
         """What ``node`` predicts, in words."""
@@ -59,14 +142,11 @@ def leaf_rules(names: TreeNames) -> list[dict[str, Any]]:
     tree = names.tree
     total_real = max(int(tree.n_real[0]), 1)
     rules = []
-    for leaf, bounds in _leaf_bounds(tree):
+    for leaf, tests in _leaf_paths(tree):
         rules.append(
             {
                 "leaf": leaf,
-                "conditions": [
-                    _interval(names.features[feature], low, high)
-                    for feature, (low, high) in bounds.items()  # in the order the path tests them
-                ],
+                "conditions": names.conditions(tests),
                 "prediction": names.prediction(leaf),
                 "value": tree.value[leaf].tolist(),
                 "support": int(tree.n_real[leaf]),
@@ -106,11 +186,9 @@ def export_text(names: TreeNames) -> str:
                 detail += f", purity {100 * purity:.0f}%"
             lines.append(f"{indent}{names.prediction(node)}  ({detail})")
             return
-        feature = names.features[int(tree.feature[node])]
-        threshold = format_threshold(float(tree.threshold[node]))
-        lines.append(f"{indent}{feature} <= {threshold}")
+        lines.append(f"{indent}{names.branch(node, left=True)}")
         write(int(tree.children_left[node]), depth + 1)
-        lines.append(f"{indent}{feature} >  {threshold}")
+        lines.append(f"{indent}{names.branch(node, left=False)}")
         write(int(tree.children_right[node]), depth + 1)
 
     write(0, 0)
@@ -129,6 +207,8 @@ def tree_nodes(names: TreeNames) -> list[dict[str, Any]]:
                 "feature": None if leaf else names.features[int(tree.feature[node])],
                 "feature_index": None if leaf else int(tree.feature[node]),
                 "threshold": None if leaf else float(tree.threshold[node]),
+                "left_when": None if leaf else names.branch(node, left=True),
+                "right_when": None if leaf else names.branch(node, left=False),
                 "left": None if leaf else int(tree.children_left[node]),
                 "right": None if leaf else int(tree.children_right[node]),
                 "prediction": names.prediction(node),
@@ -140,23 +220,18 @@ def tree_nodes(names: TreeNames) -> list[dict[str, Any]]:
     return nodes
 
 
-def _leaf_bounds(tree: TreeStructure) -> list[tuple[int, dict[int, tuple[float, float]]]]:
-    """Each leaf with the interval ``(low, high]`` its path allows on each tested feature."""
+def _leaf_paths(tree: TreeStructure) -> list[tuple[int, list[tuple[int, float, bool]]]]:
+    """Each leaf with the tests on its path: ``(feature, threshold, went_left)``, root first."""
     found = []
-    stack: list[tuple[int, dict[int, tuple[float, float]]]] = [(0, {})]
+    stack: list[tuple[int, list[tuple[int, float, bool]]]] = [(0, [])]
     while stack:
-        node, bounds = stack.pop()
+        node, tests = stack.pop()
         if tree.children_left[node] == LEAF:
-            found.append((node, bounds))
+            found.append((node, tests))
             continue
         feature, threshold = int(tree.feature[node]), float(tree.threshold[node])
-        low, high = bounds.get(feature, (-np.inf, np.inf))
-        stack.append(
-            (int(tree.children_right[node]), {**bounds, feature: (max(low, threshold), high)})
-        )
-        stack.append(
-            (int(tree.children_left[node]), {**bounds, feature: (low, min(high, threshold))})
-        )
+        stack.append((int(tree.children_right[node]), [*tests, (feature, threshold, False)]))
+        stack.append((int(tree.children_left[node]), [*tests, (feature, threshold, True)]))
     return found
 
 

@@ -3,6 +3,7 @@
 Growing, refining and describing the tree only ever ask two questions of the targets: what a
 leaf holding some samples should predict, and how wrong a prediction is for each sample. The
 two tasks answer them differently (majority class and 0-1 loss; mean and squared error).
+Samples may carry weights (real rows against oracle samples); without them each counts once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ class Targets(ABC):
 
     classification: bool
     n_outputs: int
+    weight: np.ndarray | None
 
     @abstractmethod
     def leaf_value(self, rows: np.ndarray) -> np.ndarray:
@@ -32,16 +34,22 @@ class ClassTargets(Targets):
 
     classification = True
 
-    def __init__(self, labels: np.ndarray, n_classes: int) -> None:
+    def __init__(
+        self, labels: np.ndarray, n_classes: int, weight: np.ndarray | None = None
+    ) -> None:
         self.labels = np.asarray(labels, np.intp)
         self.n_outputs = n_classes
+        self.weight = weight
 
     def leaf_value(self, rows: np.ndarray) -> np.ndarray:
-        counts = np.bincount(self.labels[rows], minlength=self.n_outputs).astype(np.float64)
+        weight = None if self.weight is None else self.weight[rows]
+        counts = np.bincount(self.labels[rows], weight, minlength=self.n_outputs)
+        counts = counts.astype(np.float64)
         return counts / counts.sum()
 
     def loss(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return (values.argmax(axis=1) != self.labels[rows]).astype(np.float64)
+        wrong = (values.argmax(axis=1) != self.labels[rows]).astype(np.float64)
+        return wrong if self.weight is None else wrong * self.weight[rows]
 
 
 class ScoreTargets(Targets):
@@ -49,12 +57,16 @@ class ScoreTargets(Targets):
 
     classification = False
 
-    def __init__(self, scores: np.ndarray) -> None:
+    def __init__(self, scores: np.ndarray, weight: np.ndarray | None = None) -> None:
         self.scores = np.asarray(scores, np.float64)
         self.n_outputs = self.scores.shape[1]
+        self.weight = weight
 
     def leaf_value(self, rows: np.ndarray) -> np.ndarray:
-        return np.asarray(self.scores[rows].mean(axis=0))
+        if self.weight is None:
+            return np.asarray(self.scores[rows].mean(axis=0))
+        return np.asarray(np.average(self.scores[rows], axis=0, weights=self.weight[rows]))
 
     def loss(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return np.asarray(((values - self.scores[rows]) ** 2).sum(axis=1))
+        squared = ((values - self.scores[rows]) ** 2).sum(axis=1)
+        return np.asarray(squared if self.weight is None else squared * self.weight[rows])

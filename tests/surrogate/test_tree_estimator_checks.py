@@ -8,7 +8,9 @@ check passes on it. On TreeSurrogate itself ``check_fit_score_takes_y`` cannot p
 (the second argument is the black box), and every check that calls ``fit(X, y)`` would hand
 it labels where a model belongs. A black box as a constructor parameter is not offered in the
 library: ``clone`` (and so grid search) would clone a fitted scikit-learn black box into an
-unfitted one.
+unfitted one. The checks' labels are arbitrary integers that the fixed black box's classes
+need not hold, and ``fit`` refuses labels a black box does not know, so the subclass does not
+hand ``y`` on (it only ever fed ``accuracy_``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class SurrogateOfFixedBox(TreeSurrogate):
         validation_fraction: float = 0.2,
         task: str = "auto",
         random_state: int | None = None,
+        categorical_features: Any = None,
+        real_share: Any = "auto",
     ) -> None:
         self.black_box = black_box
         super().__init__(
@@ -64,10 +68,12 @@ class SurrogateOfFixedBox(TreeSurrogate):
             validation_fraction=validation_fraction,
             task=task,  # type: ignore[arg-type]
             random_state=random_state,
+            categorical_features=categorical_features,
+            real_share=real_share,
         )
 
     def fit(self, X: Any, y: Any = None) -> SurrogateOfFixedBox:  # type: ignore[override]
-        super().fit(X, self._black_box(), y)
+        super().fit(X, self._black_box())
         return self
 
     def score(self, X: Any, y: Any = None) -> float:  # type: ignore[override]
