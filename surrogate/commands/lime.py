@@ -182,9 +182,11 @@ class Task:
 
 def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     """Explain, measure, and write JSON, PNG and index.html into ``run_folder``."""
+    from training.devices import resolve_device
     from training.images import save_figure, save_png
     from training.progress import progress
 
+    resolve_device(args.device)  # an unknown or absent device is an error before any work
     kind = args.kind
     num_samples = _DEFAULT_SAMPLES[kind] if args.num_samples is None else args.num_samples
     num_features = _DEFAULT_FEATURES[kind] if args.num_features is None else args.num_features

@@ -205,3 +205,12 @@ def test_zero_samples_or_features_are_refused_not_replaced(tmp_path):
         status, out = _run(tmp_path, flag, "0")
         assert status != 0
         assert not out.exists()
+
+
+def test_a_device_this_machine_lacks_is_refused(tmp_path):
+    import torch
+
+    absent = "tpu:3" if torch.cuda.is_available() else "cuda"
+    status, out = _run(tmp_path, "--device", absent)
+    assert status != 0
+    assert not out.exists()
