@@ -76,7 +76,8 @@ def pipeline(features: pd.DataFrame) -> Pipeline:
     columns = ColumnTransformer(
         [("text", encoder, text), ("numbers", SimpleImputer(strategy="median"), numbers)]
     )
-    return Pipeline([("columns", columns), ("model", HistGradientBoostingClassifier(random_state=0))])
+    model = HistGradientBoostingClassifier(random_state=0)
+    return Pipeline([("columns", columns), ("model", model)])
 
 
 def measure(name: str, depths: list[int], seeds: int) -> dict[str, np.ndarray]:

@@ -6,12 +6,23 @@ samples labelled by the model), and measures on the held-out part how often tree
 agree (fidelity) next to the tree's accuracy on the true labels, for the surrogate and for a
 plain tree without oracle samples, at every depth up to --max-depth.
 
-Writes tree.json (parameters, figures, nodes, rules, curves), rules.txt, tree.png,
-fidelity_curve.png and index.html.
+Writes tree.json (parameters, figures, nodes, rules, curves, the held-out rows on which tree
+and model disagree, warnings), rules.txt, tree.png, fidelity_curve.png and index.html. A result
+that is probably wrong says so on the page and in tree.json: a plain tree more faithful than
+the surrogate at the reported depth.
 
---model is a built-in name (random_forest: 100 trees, fitted here), pretrained:NAME (a shipped
-torch model), or package.module:attribute naming a fitted model, a factory returning one, or a
-class; an unfitted scikit-learn estimator is fitted on the training part.
+--data is a built-in data set or a file; a table (.csv, .tsv, .parquet) is read by pandas with
+its text, categorical and boolean columns and missing values (--categorical names the columns
+to treat as categories, default every non-numeric one; --id-column the column that names the
+rows). --task says whether the labels are classes or values (default: from the model, else the
+labels). The tree is fitted on the table's rows as they are, so its rules read
+``sex in {female}`` and ``age is missing``.
+
+--model is a built-in name (random_forest: 100 trees, fitted here, for a table with categories
+or missing values inside a one-hot encoding, median-imputing Pipeline), pretrained:NAME (a
+shipped torch model), or package.module:attribute naming a fitted model, a factory returning
+one, a class, or a plain predict function; an unfitted scikit-learn estimator is fitted on the
+training part (on the DataFrame for a table, so an unchanged Pipeline works).
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier, is_regressor
 
 from surrogate.tree import TreeSurrogate, curve_rows, fit_each_depth, plot_fidelity_curve
 from surrogate.tree._sampling import SAMPLERS
@@ -30,9 +41,18 @@ from training.errors import ConfigError, InputError
 from training.images import save_figure
 from training.pages import write_report
 from training.runs import RunFolder
-from training.sources import Dataset, fit_if_needed, load_dataset, resolve_model, split_rows
+from training.sources import (
+    TASKS,
+    Dataset,
+    fit_if_needed,
+    load_dataset,
+    resolve_model,
+    split_rows,
+    tabular_model,
+)
 
 BUILTIN_MODELS = ("random_forest",)
+DISAGREEMENTS_SHOWN = 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,10 +60,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         default="breast_cancer",
-        help="built-in data set (breast_cancer, digits, iris, wine, diabetes) or .npy/.npz/.csv",
+        help="built-in data set (breast_cancer, digits, iris, wine, diabetes) or "
+        ".npy/.npz/.csv/.tsv/.parquet",
     )
     parser.add_argument(
-        "--label-column", default=None, help="for a .csv: the column holding the labels"
+        "--label-column", default=None, help="for a table file: the column holding the labels"
+    )
+    parser.add_argument(
+        "--categorical",
+        default=None,
+        help="comma-separated columns of a table file to treat as categories "
+        "(default: every non-numeric column)",
+    )
+    parser.add_argument(
+        "--id-column", default=None, help="for a table file: the column that names the rows"
+    )
+    parser.add_argument(
+        "--task",
+        choices=TASKS,
+        default=None,
+        help="classes or values to regress (default: from the model, else from the labels)",
     )
     parser.add_argument(
         "--model",
@@ -86,16 +122,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, run: RunFolder) -> None:
     """Fit, measure, and write the report into ``run``."""
-    data = load_dataset(args.data, label_column=args.label_column)
+    data = load_dataset(
+        args.data,
+        label_column=args.label_column,
+        categorical=_column_list(args.categorical),
+        id_column=args.id_column,
+        task=args.task,
+    )
     if data.y is None:
         raise InputError(f"data {data.name!r} has no labels: the tree's accuracy needs them")
-    regression = data.task == "regression" or not _looks_like_classes(data.y)
+    model = resolve_model(args.model, _builtins(args, data), args.device)
+    task = _task(args.task, data, model)
+    regression = task == "regression"
     train, test = split_rows(
         len(data.X), data.y, args.test_size, args.seed, stratify=not regression
     )
-    model = resolve_model(args.model, _builtins(args, regression), args.device)
-    model = fit_if_needed(model, data.X[train], data.y[train])
-    box = BlackBox(model)
+    model = fit_if_needed(model, data.model_rows(train), data.y[train])
+    box = BlackBox(model, table=data.table)
+    table = data.table if data.frame is not None else None
     surrogate = TreeSurrogate(
         max_depth=args.max_depth,
         max_leaf_nodes=args.max_leaf_nodes,
@@ -106,10 +150,15 @@ def run(args: argparse.Namespace, run: RunFolder) -> None:
         criterion=args.criterion,
         refine_passes=args.refine_passes,
         validation_fraction=0.0,  # the held-out part measures fidelity
+        task="regression" if regression else "classification",
         random_state=args.seed,
+        categorical_features=None
+        if table is None
+        else [table.names[i] for i in table.categorical_indices],
     )
     plain_tree = clone(surrogate).set_params(oracle_samples=0, refine_passes=0)
-    X_train, y_train, X_test, y_test = data.X[train], data.y[train], data.X[test], data.y[test]
+    X_train, y_train = data.model_rows(train), data.y[train]
+    X_test, y_test = data.model_rows(test), data.y[test]
     depths = sorted({*_curve_depths(args.curve_depths, args.max_depth), args.max_depth})
     fitted = {
         "oracle samples": fit_each_depth(surrogate, X_train, box, depths, y=y_train),
@@ -119,14 +168,15 @@ def run(args: argparse.Namespace, run: RunFolder) -> None:
     surrogate = fitted["oracle samples"][args.max_depth]
     plain_tree = fitted["plain tree"][args.max_depth]
     output_names = _output_names(surrogate, data)
+    feature_names = data.feature_names
     results = _results(args, data, surrogate, plain_tree, box, X_test, y_test, output_names)
     results["curves"] = curves
+    results["disagreements"] = _disagreements(surrogate, box, data, test, output_names)
+    results["warnings"] = _warnings(results)
     run.write_json("tree.json", results)
-    run.write_text(
-        "rules.txt", surrogate.export_text(data.feature_names, output_names, as_rules=True)
-    )
+    run.write_text("rules.txt", surrogate.export_text(feature_names, output_names, as_rules=True))
     save_figure(
-        surrogate.plot(data.feature_names, output_names, max_depth=args.plot_depth),
+        surrogate.plot(feature_names, output_names, max_depth=args.plot_depth),
         run.path("tree.png"),
     )
     save_figure(
@@ -140,6 +190,7 @@ def run(args: argparse.Namespace, run: RunFolder) -> None:
         f"depth-{surrogate.get_depth()} tree, {surrogate.get_n_leaves()} leaves: fidelity "
         f"{results['surrogate']['fidelity']:.3f} on held-out rows "
         f"(plain tree {results['plain_tree']['fidelity']:.3f})"
+        + (" - PROBABLY WRONG, see the warning" if results["warnings"] else "")
     )
     write_report(
         run,
@@ -149,23 +200,34 @@ def run(args: argparse.Namespace, run: RunFolder) -> None:
         summary=summary,
         preview="fidelity_curve.png",
         results=results,
-        tree_text=surrogate.export_text(data.feature_names, output_names),
+        tree_text=surrogate.export_text(feature_names, output_names),
     )
 
 
-def _looks_like_classes(y: np.ndarray) -> bool:
-    """Whether labels are classes: not floats, or floats that are all whole numbers."""
-    if y.dtype.kind not in "f":
-        return True
-    return bool(np.all(np.mod(y, 1) == 0)) and len(np.unique(y)) <= max(2, len(y) // 5)
+def _column_list(spec: str | None) -> list[str] | None:
+    if spec is None:
+        return None
+    return [name.strip() for name in spec.split(",") if name.strip()]
 
 
-def _builtins(args: argparse.Namespace, regression: bool) -> dict[str, Callable[[], Any]]:
+def _task(requested: str | None, data: Dataset, model: Any) -> str:
+    """The task: as asked, else a classifier's or regressor's own, else the labels'."""
+    if requested is not None:
+        return requested
+    if is_classifier(model) or getattr(model, "classes_", None) is not None:
+        return "classification"
+    if is_regressor(model):
+        return "regression"
+    return data.task
+
+
+def _builtins(args: argparse.Namespace, data: Dataset) -> dict[str, Callable[[], Any]]:
     def random_forest() -> Any:
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-        forest = RandomForestRegressor if regression else RandomForestClassifier
-        return forest(n_estimators=100, random_state=args.seed)
+        task = args.task or data.task
+        forest = RandomForestRegressor if task == "regression" else RandomForestClassifier
+        return tabular_model(forest(n_estimators=100, random_state=args.seed), data)
 
     return {"random_forest": random_forest}
 
@@ -176,11 +238,70 @@ def _output_names(surrogate: TreeSurrogate, data: Dataset) -> list[str] | None:
         return None
     names = []
     for label in surrogate.classes_:
-        index = int(label) if float(label).is_integer() else -1
+        is_index = isinstance(label, (int, np.integer)) or (
+            isinstance(label, (float, np.floating)) and float(label).is_integer()
+        )
+        index = int(label) if is_index else -1
         names.append(
             data.target_names[index] if 0 <= index < len(data.target_names) else str(label)
         )
     return names
+
+
+def _disagreements(
+    surrogate: TreeSurrogate,
+    box: BlackBox,
+    data: Dataset,
+    test: np.ndarray,
+    output_names: list[str] | None,
+) -> dict[str, Any]:
+    """The held-out rows on which tree and model disagree most, named by the data's own ids:
+    for classes, each with both predictions; for scores, the largest differences."""
+    X_test = data.model_rows(test)
+    tree = surrogate.predict(X_test)
+    rows: list[dict[str, Any]]
+    scores = box(data.X[test])
+    if surrogate.task_ == "classification":
+        names = output_names or [str(label) for label in surrogate.classes_]
+        model_class = scores.argmax(axis=1) if scores.shape[1] > 1 else (scores[:, 0] > 0.5)
+        tree_class = np.searchsorted(surrogate.classes_, tree)
+        order = np.flatnonzero(tree_class != model_class)
+        rows = [
+            {
+                "row": data.row_name(int(test[i])),
+                "black_box": names[int(model_class[i])],
+                "surrogate": names[int(tree_class[i])],
+            }
+            for i in order
+        ]
+    else:
+        values = scores[:, 0] if scores.shape[1] == 1 else scores.mean(axis=1)
+        tree_values = tree if tree.ndim == 1 else tree.mean(axis=1)
+        gap = np.abs(values - tree_values)
+        order = np.argsort(-gap, kind="stable")
+        rows = [
+            {
+                "row": data.row_name(int(test[i])),
+                "black_box": float(values[i]),
+                "surrogate": float(tree_values[i]),
+            }
+            for i in order
+        ]
+    return {"count": len(order), "rows": rows[:DISAGREEMENTS_SHOWN]}
+
+
+def _warnings(results: dict[str, Any]) -> list[str]:
+    """What on this page is probably wrong, in words (empty when nothing is)."""
+    warnings = []
+    surrogate, plain = results["surrogate"], results["plain_tree"]
+    if plain["fidelity"] > surrogate["fidelity"]:
+        warnings.append(
+            f"A plain tree of the same depth is more faithful than the surrogate "
+            f"({plain['fidelity']:.3f} against {surrogate['fidelity']:.3f} on held-out rows): "
+            "its oracle samples mislead it here, so read the plain tree's figures, or try "
+            "another --sampler, --noise or fewer --oracle-samples."
+        )
+    return warnings
 
 
 def _curve_depths(spec: str | None, max_depth: int) -> list[int]:
@@ -201,7 +322,7 @@ def _results(
     surrogate: TreeSurrogate,
     plain_tree: TreeSurrogate,
     box: BlackBox,
-    X_test: np.ndarray,
+    X_test: Any,
     y_test: np.ndarray,
     output_names: list[str] | None,
 ) -> dict[str, Any]:
@@ -222,6 +343,8 @@ def _results(
             "name": data.name,
             "rows": len(data.X),
             "features": data.X.shape[1],
+            "columns": None if data.table is None else data.table.describe(),
+            "id_column": args.id_column,
             "test_rows": len(X_test),
             "test_size": args.test_size,
         },

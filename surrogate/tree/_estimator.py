@@ -420,7 +420,7 @@ class TreeSurrogate(BaseEstimator):
             return self._validated(X, reset=True)
         validate_data(self, X, reset=True, skip_check_array=True)  # feature names and count
         self.table_, codes = TableSchema.from_data(
-            _str_columns(X), categorical=self.categorical_features, what="X"
+            X, categorical=self.categorical_features, what="X"
         )
         return codes
 
@@ -429,7 +429,7 @@ class TreeSurrogate(BaseEstimator):
         if self.table_ is None:
             return self._validated(X, reset=False)
         validate_data(self, X, reset=False, skip_check_array=True)
-        return self.table_.encode(_str_columns(X), what="X")
+        return self.table_.encode(X, what="X")
 
     def _box(self, black_box: Any) -> BlackBox:
         """``black_box`` as a BlackBox that takes codes (of ``table_`` for a table)."""
@@ -611,11 +611,6 @@ def _is_frame(X: Any) -> bool:
     import pandas as pd
 
     return isinstance(X, pd.DataFrame)
-
-
-def _str_columns(X: Any) -> Any:
-    """A DataFrame with its column names as text (a schema names columns by text)."""
-    return X.rename(columns=str) if _is_frame(X) else X
 
 
 def _table_black_box(black_box: Any, table: TableSchema) -> BlackBox:

@@ -46,15 +46,19 @@ class TreeNames:
         self.outputs = [str(name) for name in output_names]
         self.classification = classification
 
-    def branch(self, node: int, left: bool) -> str:
-        """The test a row passes to go down ``node``'s left (or right) branch."""
+    def branch(self, node: int, left: bool, settled: frozenset[int] = frozenset()) -> str:
+        """The test a row passes to go down ``node``'s left (or right) branch; ``settled``
+        holds the columns whose missingness the path to ``node`` has already tested."""
         feature = int(self.tree.feature[node])
         threshold = float(self.tree.threshold[node])
         kind, column = self.design.kind(feature), self.design.column(feature)
         name = self.columns[column]
         if kind == "category":
-            category = self.design.category_names(column)[self.design.category(feature)]
-            return f"{name} {'not in' if left else 'in'} {{{category}}}"
+            names = self.design.category_names(column)
+            category = self.design.category(feature)
+            if not left:
+                return f"{name} in {{{names[category]}}}"
+            return _category_set(name, names, set(range(len(names))) - {category})
         if kind == "missing":
             return f"{name} is {'not missing' if left else 'missing'}"
         text = (
@@ -62,7 +66,8 @@ class TreeNames:
             if left
             else (f"{name} >  {format_threshold(threshold)}")
         )
-        if self.design.has_missing(column) and (self.design.fill[column] <= threshold) == left:
+        missing_here = self.design.has_missing(column) and column not in settled
+        if missing_here and (self.design.fill[column] <= threshold) == left:
             text += f" or {name} is missing"
         return text
 
@@ -79,7 +84,7 @@ class TreeNames:
             return f"{name}\nis missing", False
         label = f"{name}\n<= {format_threshold(threshold)}"
         if self.design.has_missing(column):
-            label += f"\nmissing: {'yes' if self.design.fill[column] <= threshold else 'no'}"
+            label += f"\nmissing rows: {'yes' if self.design.fill[column] <= threshold else 'no'}"
         return label, True
 
     def conditions(self, tests: list[tuple[int, float, bool]]) -> list[str]:
@@ -98,10 +103,7 @@ class TreeNames:
             for feature, _, left in tests:
                 category = self.design.category(feature)
                 allowed = allowed - {category} if left else allowed & {category}
-            excluded = [names[code] for code in range(len(names)) if code not in allowed]
-            if len(allowed) <= len(excluded):
-                return f"{name} in {{{', '.join(names[code] for code in sorted(allowed))}}}"
-            return f"{name} not in {{{', '.join(excluded)}}}"
+            return _category_set(name, names, allowed)
         low, high, missing = -np.inf, np.inf, None
         for feature, threshold, left in tests:
             if self.design.kind(feature) == "missing":
@@ -177,7 +179,7 @@ def export_text(names: TreeNames) -> str:
     tree = names.tree
     lines: list[str] = []
 
-    def write(node: int, depth: int) -> None:
+    def write(node: int, depth: int, settled: frozenset[int]) -> None:
         indent = "|   " * depth + "|--- "
         if tree.children_left[node] == LEAF:
             detail = f"support {int(tree.n_real[node])}"
@@ -186,12 +188,15 @@ def export_text(names: TreeNames) -> str:
                 detail += f", purity {100 * purity:.0f}%"
             lines.append(f"{indent}{names.prediction(node)}  ({detail})")
             return
-        lines.append(f"{indent}{names.branch(node, left=True)}")
-        write(int(tree.children_left[node]), depth + 1)
-        lines.append(f"{indent}{names.branch(node, left=False)}")
-        write(int(tree.children_right[node]), depth + 1)
+        feature = int(tree.feature[node])
+        if names.design.kind(feature) == "missing":
+            settled = settled | {names.design.column(feature)}
+        lines.append(f"{indent}{names.branch(node, True, settled)}")
+        write(int(tree.children_left[node]), depth + 1, settled)
+        lines.append(f"{indent}{names.branch(node, False, settled)}")
+        write(int(tree.children_right[node]), depth + 1, settled)
 
-    write(0, 0)
+    write(0, 0, frozenset())
     return "\n".join(lines) + "\n"
 
 
@@ -233,6 +238,14 @@ def _leaf_paths(tree: TreeStructure) -> list[tuple[int, list[tuple[int, float, b
         stack.append((int(tree.children_right[node]), [*tests, (feature, threshold, False)]))
         stack.append((int(tree.children_left[node]), [*tests, (feature, threshold, True)]))
     return found
+
+
+def _category_set(name: str, names: list[str], allowed: set[int]) -> str:
+    """``name in {...}`` for the allowed categories, or ``not in`` the others where shorter."""
+    excluded = [names[code] for code in range(len(names)) if code not in allowed]
+    if len(allowed) <= len(excluded):
+        return f"{name} in {{{', '.join(names[code] for code in sorted(allowed))}}}"
+    return f"{name} not in {{{', '.join(excluded)}}}"
 
 
 def _interval(name: str, low: float, high: float) -> str:

@@ -1,0 +1,258 @@
+"""TreeSurrogate on tables: DataFrames with text, missing values and Pipelines, read as columns."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from surrogate.__main__ import main
+from surrogate.commands.tree import _warnings
+from surrogate.tree import TreeSurrogate
+from surrogate.tree._sampling import draw_oracle_samples
+from training.blackbox import BlackBox
+from training.errors import InputError
+
+CLASSES = ["1st", "2nd", "3rd"]
+
+
+def _passengers(n_rows: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Text columns, a number with missing values, and yes/no labels that depend on all."""
+    rng = np.random.RandomState(seed)
+    frame = pd.DataFrame(
+        {
+            "sex": rng.choice(["female", "male"], size=n_rows),
+            "age": rng.uniform(1, 70, size=n_rows).round(),
+            "passengerClass": rng.choice(CLASSES, size=n_rows, p=[0.25, 0.25, 0.5]),
+        }
+    )
+    frame.loc[rng.rand(n_rows) < 0.2, "age"] = np.nan
+    survives = (frame.sex == "female") & (frame.passengerClass != "3rd")
+    survives |= frame.age.fillna(30) < 10
+    survives ^= rng.rand(n_rows) < 0.1
+    return frame, np.where(survives, "yes", "no")
+
+
+def _pipeline(frame: pd.DataFrame, labels: np.ndarray) -> Pipeline:
+    columns = ColumnTransformer(
+        [
+            ("text", OneHotEncoder(handle_unknown="ignore"), ["sex", "passengerClass"]),
+            ("numbers", SimpleImputer(strategy="median"), ["age"]),
+        ]
+    )
+    model = HistGradientBoostingClassifier(max_iter=20, random_state=0)
+    return Pipeline([("columns", columns), ("model", model)]).fit(frame, labels)
+
+
+def _by_hand(frame: pd.DataFrame) -> np.ndarray:
+    """Codes as a user would write them: categories numbered in sorted order, NaN kept."""
+    return np.column_stack(
+        [
+            (frame.sex == "male").to_numpy(float),
+            frame.age.to_numpy(float),
+            frame.passengerClass.map(CLASSES.index).to_numpy(float),
+        ]
+    )
+
+
+def _from_hand(codes: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "sex": np.where(codes[:, 0] == 1, "male", "female"),
+            "age": codes[:, 1],
+            "passengerClass": np.asarray(CLASSES)[codes[:, 2].astype(int)],
+        }
+    )
+
+
+def test_a_frame_and_a_pipeline_give_the_tree_of_the_same_rows_encoded_by_hand():
+    frame, labels = _passengers()
+    pipeline = _pipeline(frame, labels)
+    options = {"max_depth": 3, "oracle_samples": 5, "random_state": 0}
+    direct = TreeSurrogate(**options).fit(frame, pipeline, labels)
+    wrapped = TreeSurrogate(**options).fit(frame, BlackBox(pipeline), labels)  # no table
+
+    def decoding_model(codes: np.ndarray) -> np.ndarray:
+        return pipeline.predict_proba(_from_hand(codes))
+
+    by_hand = TreeSurrogate(categorical_features=[0, 2], **options)
+    by_hand.fit(_by_hand(frame), BlackBox(decoding_model, probabilities=True), labels == "yes")
+    for other in (wrapped, by_hand):
+        assert np.array_equal(direct.tree_.feature, other.tree_.feature)
+        assert np.array_equal(direct.tree_.threshold, other.tree_.threshold, equal_nan=True)
+        assert direct.fidelity_ == other.fidelity_
+        assert direct.accuracy_ == other.accuracy_
+    assert direct.fidelity_ > 0.85
+    assert 0.6 < direct.accuracy_ <= 1.0  # yes/no labels matched to the Pipeline's classes_
+    assert list(direct.classes_) == ["no", "yes"]
+    assert set(direct.predict(frame)) <= {"no", "yes"}
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        from_codes = direct.predict(direct.table_.encode(frame.iloc[:50]))
+    assert np.array_equal(direct.predict(frame.iloc[:50]), from_codes)
+    assert direct.score(frame, pipeline) == by_hand.score(_by_hand(frame), decoding_model)
+
+
+def test_a_numeric_frame_gives_the_tree_of_the_same_array():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 3))
+
+    def model(rows):  # a plain function is handed the table as the user has it
+        first = np.asarray(rows)[:, 0]
+        return np.column_stack([first > 0.3, first <= 0.3]).astype(float)
+
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    array = TreeSurrogate(max_depth=3, oracle_samples=4, random_state=1)
+    array.fit(X, BlackBox(model, probabilities=True))
+    table = TreeSurrogate(max_depth=3, oracle_samples=4, random_state=1)
+    table.fit(frame, BlackBox(model, probabilities=True))
+    assert table.export_text(["x0", "x1", "x2"]) == array.export_text()
+    assert table.fidelity_ == array.fidelity_
+
+
+def test_oracle_samples_take_categories_and_missing_values_whole_from_seed_or_partner():
+    rng = np.random.RandomState(0)
+    n_rows = 60
+    codes = np.column_stack(
+        [rng.randint(0, 3, n_rows), rng.normal(size=n_rows), rng.randint(0, 2, n_rows) * 2.0]
+    )
+    codes[rng.rand(n_rows) < 0.3, 1] = np.nan
+    # neighbours in this space are known: row i's nearest other row is i - 1 (row 0's is 1)
+    units = (np.arange(n_rows, dtype=float) ** 2)[:, None]
+    samples = draw_oracle_samples(
+        codes,
+        10,
+        sampler="neighbours",
+        noise=0.0,
+        n_neighbors=1,
+        rng=np.random.RandomState(0),
+        categorical=[0, 2],
+        units=units,
+    )
+    seed = np.repeat(np.arange(n_rows), 10)
+    partner = np.where(seed == 0, 1, seed - 1)
+    for column in (0, 2):
+        values = samples[:, column]
+        assert set(values) <= set(codes[:, column])  # code 1 of column 2 is never seen
+        assert np.all((values == codes[seed, column]) | (values == codes[partner, column]))
+        differs = codes[seed, column] != codes[partner, column]
+        assert 0.2 < np.mean(values[differs] == codes[partner[differs], column]) < 0.8
+    whole = np.isnan(codes[seed, 1]) | np.isnan(codes[partner, 1])
+    taken = samples[whole, 1]
+    from_seed = np.isclose(taken, codes[seed[whole], 1], equal_nan=True)
+    from_partner = np.isclose(taken, codes[partner[whole], 1], equal_nan=True)
+    assert np.all(from_seed | from_partner)
+    assert from_partner.any()
+    assert (~from_partner).any()
+
+
+def test_the_black_box_only_ever_sees_seen_categories_as_text():
+    frame = _passengers(200)[0]
+    frame = frame[frame.passengerClass != "2nd"].reset_index(drop=True)
+    seen: list[pd.DataFrame] = []
+
+    def model(rows: pd.DataFrame) -> np.ndarray:
+        seen.append(rows)
+        women = (rows.sex == "female").to_numpy(float)
+        return np.column_stack([1 - women, women])
+
+    TreeSurrogate(max_depth=2, oracle_samples=10, random_state=0).fit(frame, model)
+    asked = pd.concat(seen)
+    assert len(asked) == len(frame) * 11 - 10 * round(0.2 * len(frame))  # rows + samples
+    assert set(asked.sex) == {"female", "male"}
+    assert set(asked.passengerClass) == {"1st", "3rd"}
+    assert asked.age.isna().any()  # missing ages are asked about as missing
+
+
+def test_splits_read_as_categories_and_missing_values():
+    frame, _ = _passengers(300)
+
+    def model(rows: pd.DataFrame) -> np.ndarray:
+        yes = ((rows.sex == "female") | rows.age.isna()).to_numpy(float)
+        return np.column_stack([1 - yes, yes])
+
+    surrogate = TreeSurrogate(max_depth=2, oracle_samples=3, random_state=0)
+    surrogate.fit(frame, BlackBox(model, probabilities=True))
+    assert surrogate.fidelity_ == 1.0
+    text = surrogate.export_text()
+    assert "sex in {female}" in text  # a category's split reads as a set, whichever it tests
+    assert "sex in {male}" in text
+    assert "age is missing" in text
+    conditions = {c for rule in surrogate.rules() for c in rule["conditions"]}
+    assert conditions <= {
+        "sex in {female}",
+        "sex in {male}",
+        "age is missing",
+        "age is not missing",
+    }
+    (no_rule,) = [rule for rule in surrogate.rules() if rule["prediction"] == "0"]
+    assert set(no_rule["conditions"]) == {"sex in {male}", "age is not missing"}
+    node_tests = [node["right_when"] for node in surrogate.to_dict()["nodes"] if node["right_when"]]
+    assert set(node_tests) <= {"sex in {female}", "sex in {male}", "age is missing"}
+
+
+def test_labels_the_model_never_saw_are_one_error_naming_them():
+    frame, labels = _passengers(200)
+    pipeline = _pipeline(frame, labels)
+    wrong = labels.astype(object)
+    wrong[:3] = "maybe"
+    with pytest.raises(InputError, match=r"\['maybe'\] are not among the model's classes"):
+        TreeSurrogate(max_depth=2, oracle_samples=0).fit(frame, pipeline, wrong)
+    fitted = TreeSurrogate(max_depth=2, oracle_samples=0).fit(frame, pipeline, labels)
+    with pytest.raises(InputError, match=r"\['0', '1'\] are not among .*\['no', 'yes'\]"):
+        fitted.accuracy_on(frame, (labels == "yes").astype(int))
+
+
+def test_a_plain_array_with_nan_points_to_tables():
+    X = np.random.RandomState(0).normal(size=(50, 2))
+    X[3, 1] = np.nan
+    with pytest.raises(InputError, match="categorical_features=\\[\\]"):
+        TreeSurrogate(max_depth=2).fit(X, lambda rows: rows[:, 0])
+    fitted = TreeSurrogate(max_depth=2, categorical_features=[], random_state=0)
+    assert fitted.fit(X, lambda rows: np.nan_to_num(rows[:, 0])).task_ == "regression"
+
+
+def test_a_plain_tree_more_faithful_than_the_surrogate_is_a_warning():
+    assert _warnings({"surrogate": {"fidelity": 0.90}, "plain_tree": {"fidelity": 0.90}}) == []
+    (warning,) = _warnings({"surrogate": {"fidelity": 0.88}, "plain_tree": {"fidelity": 0.91}})
+    assert "0.910 against 0.880" in warning
+
+
+def test_the_command_reads_a_csv_with_quotes_a_bom_text_labels_and_row_ids(tmp_path):
+    frame, labels = _passengers(240, seed=1)
+    frame.insert(0, "name", [f"Passenger, No. {i}" for i in range(len(frame))])  # quoted commas
+    frame["survived"] = labels
+    path = tmp_path / "passengers.csv"
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    out = tmp_path / "run"
+    options = ["--data", str(path), "--label-column", "survived", "--id-column", "name"]
+    options += ["--max-depth", "3", "--oracle-samples", "3", "--out", str(out)]
+    assert main(["tree", *options]) == 0
+    results = json.loads((out / "tree.json").read_text())
+    assert results["data"]["features"] == 3  # the id and the label are not features
+    assert results["tree"]["features"] == ["sex", "age", "passengerClass"]
+    assert results["tree"]["outputs"] == ["no", "yes"]
+    assert 0.6 < results["black_box"]["accuracy"] <= 1.0
+    assert 0.6 < results["surrogate"]["accuracy"] <= 1.0
+    rules = (out / "rules.txt").read_text()
+    assert "sex in {" in rules or "passengerClass in {" in rules
+    assert not re.search(r"\w=\w", rules)  # no one-hot column names
+    disagreements = results["disagreements"]
+    test_rows = results["data"]["test_rows"]
+    assert disagreements["count"] == round((1 - results["surrogate"]["fidelity"]) * test_rows)
+    names = set(frame.name)
+    assert all(row["row"] in names for row in disagreements["rows"])
+    page = (out / "index.html").read_text()
+    worse = results["plain_tree"]["fidelity"] > results["surrogate"]["fidelity"]
+    assert bool(results["warnings"]) == worse
+    assert ("Probably wrong" in page) == worse
+    if disagreements["rows"]:
+        assert disagreements["rows"][0]["row"] in page
