@@ -2,6 +2,8 @@
 
 - :class:`TrainingRecord` writes ``record.json`` (exact command, seed, versions, wall time) so
   that an exported model's card can say how it was made.
+- :class:`MirrorCheckpoint` copies each new ``last.ckpt`` to a second folder, so that a long
+  run can be resumed from there when its run folder is lost.
 - :class:`SampleGrid` writes a grid of generated images from fixed latents after every epoch.
 - :class:`GANQuality` labels generated images with the shipped segmenter after every epoch and
   compares their concept statistics with real scenes, and measures how far they lie from real
@@ -22,7 +24,7 @@ import torch
 
 from training.evaluation import ImageQuality, compare_statistics, generate, segment
 from training.images import save_figure, save_grid
-from training.runs import atomic_write_json, package_versions
+from training.runs import atomic_write_bytes, atomic_write_json, package_versions
 from training.scenes import CONCEPTS, held_out_scenes
 
 RECORD_FILE = "record.json"
@@ -85,6 +87,38 @@ class TrainingRecord(_WritesToRun):
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._write(trainer, finished=True)
+
+
+class MirrorCheckpoint(pl.Callback):
+    """Copy the run's newest ``last.ckpt`` to ``folder`` (atomically), on rank 0.
+
+    Lightning saves checkpoints after every other callback has run, so the copy is made at the
+    first hook after a save: the next batch's start, and when fitting ends. ``folder`` keeps one
+    file, ``last.ckpt``, that ``fit --ckpt_path <folder>/last.ckpt`` resumes from.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = Path(folder).expanduser()
+        self._copied: tuple[str, float] | None = None
+
+    def _mirror(self, trainer: pl.Trainer) -> None:
+        if not trainer.is_global_zero:
+            return
+        for callback in trainer.checkpoint_callbacks:
+            path = getattr(callback, "last_model_path", "")
+            if not path or not Path(path).is_file():
+                continue
+            stamp = (str(path), Path(path).stat().st_mtime)
+            if stamp != self._copied:
+                atomic_write_bytes(self.folder / "last.ckpt", Path(path).read_bytes())
+                self._copied = stamp
+            return
+
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        self._mirror(trainer)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._mirror(trainer)
 
 
 def _generator_of(pl_module: pl.LightningModule) -> torch.nn.Module:

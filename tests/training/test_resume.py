@@ -29,7 +29,11 @@ def _config(tmp_path, *, r1_gamma: float = 0.0) -> str:
                 {
                     "class_path": "pytorch_lightning.callbacks.ModelCheckpoint",
                     "init_args": {"save_last": True, "save_top_k": 0},
-                }
+                },
+                {
+                    "class_path": "training.callbacks.MirrorCheckpoint",
+                    "init_args": {"folder": str(tmp_path / "mirror")},
+                },
             ],
         },
         "model": {
@@ -112,5 +116,8 @@ def test_a_resumed_run_continues_at_the_saved_step_with_every_state_restored(tmp
     assert record["global_step"] == 12  # continued from 6, not started again from 0
     final = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
     assert final["global_step"] == 12
+    # the mirror holds the same final checkpoint, byte for byte
+    mirrored = (tmp_path / "mirror" / "last.ckpt").read_bytes()
+    assert mirrored == (tmp_path / "run" / "checkpoints" / "last.ckpt").read_bytes()
     moved = [k for k in state if not torch.equal(state[k], final["state_dict"][k])]
     assert any(k.startswith("generator_ema.") for k in moved)
