@@ -261,7 +261,7 @@ class TreeSurrogate(BaseEstimator):
         check_is_fitted(self, "tree_")
         codes = self._codes(X)
         box = self._box(black_box)
-        return self._agreement(codes, box(codes), box)
+        return self._agreement(codes, box(X if _is_frame(X) else codes), box)
 
     def accuracy_on(self, X: Any, y: Any) -> float:
         """Accuracy (R^2 for regression) of the tree on true labels ``y``; a label that is
@@ -279,7 +279,8 @@ class TreeSurrogate(BaseEstimator):
         labels = _checked_labels(y, len(codes))
         assert labels is not None
         box = self._box(black_box)
-        return self._matched(self._box_predictions(box(codes), box), self._truth(labels))
+        scores = box(X if _is_frame(X) else codes)
+        return self._matched(self._box_predictions(scores, box), self._truth(labels))
 
     def get_depth(self) -> int:
         """Depth of the fitted tree."""
@@ -429,7 +430,9 @@ class TreeSurrogate(BaseEstimator):
         if self.table_ is None:
             return self._validated(X, reset=False)
         validate_data(self, X, reset=False, skip_check_array=True)
-        return self.table_.encode(X, what="X")
+        if not _is_frame(X):
+            return self.table_.encode(X, what="X")
+        return _frame_codes(self.table_, X)
 
     def _box(self, black_box: Any) -> BlackBox:
         """``black_box`` as a BlackBox that takes codes (of ``table_`` for a table)."""
@@ -611,6 +614,38 @@ def _is_frame(X: Any) -> bool:
     import pandas as pd
 
     return isinstance(X, pd.DataFrame)
+
+
+def _frame_codes(table: TableSchema, frame: Any) -> np.ndarray:
+    """Codes of a DataFrame's rows to predict. A category the training rows never held (or a
+    missing value where they had none) is code -1, in no category's set: such a row goes down
+    every ``not in`` branch instead of stopping the prediction."""
+    import pandas as pd
+
+    labels = {str(label): label for label in frame.columns}
+    unseen: dict[int, np.ndarray] = {}
+    for index in table.categorical_indices:
+        column = table.columns[index]
+        if column.name not in labels:
+            continue  # encode names every missing column
+        series = frame[labels[column.name]]
+        alone = TableSchema([column], from_frame=True)
+        strange = []
+        for value in pd.unique(series):
+            try:
+                alone.encode(pd.DataFrame({column.name: [value]}))
+            except InputError:
+                strange.append(value)
+        if strange:
+            unseen[index] = series.isin(strange).to_numpy()
+            if len(unseen) == 1:  # the caller's frame is left as it is
+                frame = frame.copy()
+            assert column.categories is not None
+            frame[labels[column.name]] = series.where(~unseen[index], column.categories[0])
+    codes = table.encode(frame, what="X")
+    for index, rows in unseen.items():
+        codes[rows, index] = -1.0
+    return codes
 
 
 def _table_black_box(black_box: Any, table: TableSchema) -> BlackBox:

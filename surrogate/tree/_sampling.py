@@ -21,7 +21,8 @@ table could hold: a categorical column is never interpolated; it takes the categ
 row (``"gaussian"``), of the row or its partner (``"neighbours"``: the partner's with the same
 probability as the step towards it) or of a random member of the neighbourhood (``"local"``).
 A missing number stays missing, except that ``"neighbours"`` may take the partner's value (or
-its missingness) in the same way. Only categories seen in the data ever appear.
+its missingness) in the same way. Only categories seen in the data ever appear, and a numeric
+column that holds only whole numbers (a year, a count) gets whole numbers.
 """
 
 from __future__ import annotations
@@ -147,6 +148,9 @@ def _table_samples(
     low = np.where(present, X[:, numeric], np.inf).min(axis=0)
     high = np.where(present, X[:, numeric], -np.inf).max(axis=0)
     samples[:, numeric] = np.clip(samples[:, numeric], low, high)  # NaN stays NaN
+    # a column of whole numbers (a year, a count) keeps them, so decoded rows keep its dtype
+    whole = [c for j, c in enumerate(numeric) if np.all(np.mod(X[present[:, j], c], 1) == 0)]
+    samples[:, whole] = np.round(samples[:, whole])
     return samples
 
 

@@ -121,7 +121,12 @@ def test_oracle_samples_take_categories_and_missing_values_whole_from_seed_or_pa
     rng = np.random.RandomState(0)
     n_rows = 60
     codes = np.column_stack(
-        [rng.randint(0, 3, n_rows), rng.normal(size=n_rows), rng.randint(0, 2, n_rows) * 2.0]
+        [
+            rng.randint(0, 3, n_rows),
+            rng.normal(size=n_rows),
+            rng.randint(0, 2, n_rows) * 2.0,
+            rng.randint(2007, 2010, n_rows),  # whole numbers: a year
+        ]
     )
     codes[rng.rand(n_rows) < 0.3, 1] = np.nan
     # neighbours in this space are known: row i's nearest other row is i - 1 (row 0's is 1)
@@ -151,6 +156,18 @@ def test_oracle_samples_take_categories_and_missing_values_whole_from_seed_or_pa
     assert np.all(from_seed | from_partner)
     assert from_partner.any()
     assert (~from_partner).any()
+    noisy = draw_oracle_samples(
+        codes,
+        10,
+        sampler="neighbours",
+        noise=0.3,
+        n_neighbors=3,
+        rng=np.random.RandomState(0),
+        categorical=[0, 2],
+    )
+    assert np.all(noisy[:, 3] == np.round(noisy[:, 3]))
+    assert len(set(noisy[:, 3])) == 3  # 2007 to 2009, clipped to the years seen
+    assert len(set(noisy[~np.isnan(noisy[:, 1]), 1])) > 300  # other numbers are not rounded
 
 
 def test_the_black_box_only_ever_sees_seen_categories_as_text():
@@ -256,3 +273,26 @@ def test_the_command_reads_a_csv_with_quotes_a_bom_text_labels_and_row_ids(tmp_p
     assert ("Probably wrong" in page) == worse
     if disagreements["rows"]:
         assert disagreements["rows"][0]["row"] in page
+
+
+def test_a_category_never_seen_in_training_goes_down_the_not_in_branches():
+    frame, labels = _passengers(300)
+    pipeline = _pipeline(frame, labels)  # its encoder ignores unknown categories
+    surrogate = TreeSurrogate(max_depth=3, oracle_samples=3, random_state=0)
+    surrogate.fit(frame, pipeline, labels)
+    rows = frame.iloc[:40].copy()
+    rows["passengerClass"] = "4th"
+    codes = surrogate.table_.encode(frame.iloc[:40].assign(passengerClass="1st"))
+    codes[:, 2] = -1  # in no category's set
+    assert np.array_equal(
+        surrogate.apply(rows), surrogate.tree_.apply(surrogate.design_.matrix(codes))
+    )
+    assert (rows.passengerClass == "4th").all()  # the caller's rows are left as they are
+    reached = set(surrogate.apply(rows))
+    for rule in surrogate.rules():
+        tests = [c for c in rule["conditions"] if c.startswith("passengerClass")]
+        if rule["leaf"] in reached:
+            assert all(c.startswith("passengerClass not in") for c in tests)
+    assert surrogate.score(rows, pipeline) == np.mean(
+        surrogate.predict(rows) == pipeline.predict(rows)
+    )
