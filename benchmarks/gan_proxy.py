@@ -7,8 +7,11 @@ Run from the repository root (sequentially; each run uses one torch thread)::
 Every recipe trains through the project's own command, ``python -m training fit``, on a config
 derived from ``configs/gan64.yaml``: the same data, seed and model, stopped by Lightning's
 ``max_time`` after ``--minutes`` of training (rendering the scenes comes before the clock
-starts). Recipes are changes to a base recipe; with ``--greedy`` (the default) each change is
-applied on top of the best recipe found so far, so the list reads as a ladder. Proxies keep an
+starts), or, with ``--cpu-minutes``, after that much CPU time
+(:class:`training.callbacks.CpuTimeLimit`): on a machine shared with other work a wall-clock
+budget buys each recipe a different amount of compute, a CPU-time budget the same. Recipes
+are changes to a base recipe; with ``--greedy`` (the default) each change is applied on top of
+the best recipe found so far, so the list reads as a ladder. Proxies keep an
 average of the generator's weights with ``--ema-decay`` (0.99: a 100-batch horizon; the long
 run's 0.999 would still hold half of the untrained weights after a few hundred batches).
 
@@ -73,12 +76,22 @@ def recipe_config(
     folder: Path,
     minutes: float,
     ema_decay: float,
+    cpu_minutes: float | None = None,
     train_scenes: int | None = None,
 ) -> dict[str, Any]:
-    """``base`` (a gan64 config) with ``changes``, a ``max_time`` budget and ``folder`` as run."""
+    """``base`` (a gan64 config) with ``changes``, a ``max_time`` budget (and a CPU-time one
+    when ``cpu_minutes`` is given) and ``folder`` as the run folder."""
     config = copy.deepcopy(base)
     trainer, model, data = config["trainer"], config["model"]["init_args"], config["data"]
     seconds = round(minutes * 60)
+    if cpu_minutes:
+        # equal CPU time: on a shared machine a wall-clock budget buys more or less compute
+        trainer["callbacks"].append(
+            {
+                "class_path": "training.callbacks.CpuTimeLimit",
+                "init_args": {"seconds": round(cpu_minutes * 60)},
+            }
+        )
     trainer["max_time"] = f"00:00:{seconds // 60:02d}:{seconds % 60:02d}"
     trainer["max_epochs"] = 1000  # the clock stops the run
     trainer["default_root_dir"] = str(folder)
@@ -147,7 +160,13 @@ def table(results: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=6.0, help="training time per recipe")
+    parser.add_argument("--minutes", type=float, default=6.0, help="wall time per recipe")
+    parser.add_argument(
+        "--cpu-minutes",
+        type=float,
+        default=None,
+        help="also stop each recipe after this much CPU time (fair on a shared machine)",
+    )
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--recipes", default="today,nearest,sn_hinge,r1,ttur,fp32")
     parser.add_argument("--no-greedy", dest="greedy", action="store_false")
@@ -176,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             folder=folder,
             minutes=args.minutes,
             ema_decay=args.ema_decay,
+            cpu_minutes=args.cpu_minutes,
             train_scenes=args.train_scenes,
         )
         started = time.strftime("%H:%M:%S")
@@ -202,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             out / "results.json",
             {
                 "minutes": args.minutes,
+                "cpu_minutes": args.cpu_minutes,
                 "samples": args.samples,
                 "ema_decay": args.ema_decay,
                 "greedy": args.greedy,

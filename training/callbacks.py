@@ -2,6 +2,8 @@
 
 - :class:`TrainingRecord` writes ``record.json`` (exact command, seed, versions, wall time) so
   that an exported model's card can say how it was made.
+- :class:`CpuTimeLimit` stops fitting after a budget of CPU time, a fair budget for comparing
+  recipes on a machine shared with other work (where a wall-clock budget buys more or less).
 - :class:`MirrorCheckpoint` copies each new ``last.ckpt`` to a second folder, so that a long
   run can be resumed from there when its run folder is lost.
 - :class:`SampleGrid` writes a grid of generated images from fixed latents after every epoch.
@@ -87,6 +89,25 @@ class TrainingRecord(_WritesToRun):
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._write(trainer, finished=True)
+
+
+class CpuTimeLimit(pl.Callback):
+    """Stop fitting once this process has spent ``seconds`` of CPU time training (all threads).
+
+    Counted from the start of training (data set-up excluded) by :func:`time.process_time`, and
+    checked after every batch; Lightning then ends the epoch as usual (checkpoints are written).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._started = 0.0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._started = time.process_time()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if time.process_time() - self._started >= self.seconds:
+            trainer.should_stop = True
 
 
 class MirrorCheckpoint(pl.Callback):

@@ -259,3 +259,22 @@ def test_generator_average_follows_the_weights_and_is_what_gets_sampled():
     parts = module.parts()
     assert parts["generator"][0] is module.generator_ema
     assert parts["generator_live"][0] is module.generator
+
+
+def test_a_cpu_time_budget_stops_training_after_the_batch_that_spends_it():
+    from training.callbacks import CpuTimeLimit
+
+    module = GANModule(z_dim=8, size=32, generator_width=8, discriminator_width=8)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[CpuTimeLimit(seconds=0.0)],
+    )
+    trainer.fit(
+        module, datamodule=SceneDataModule(size=32, train_scenes=32, val_scenes=0, batch_size=8)
+    )
+    assert trainer.fit_loop.epoch_loop.batch_progress.total.completed == 1
