@@ -675,8 +675,9 @@ class _FramesOfTable:
         self.table = table
         self.classes_ = black_box.classes_
 
-    def __call__(self, codes: np.ndarray) -> np.ndarray:
-        return self.black_box(self.table.decode(codes))
+    def __call__(self, rows: Any) -> np.ndarray:
+        """Scores of ``rows``: codes of the surrogate's table, or a DataFrame as it is."""
+        return self.black_box(rows if _is_frame(rows) else self.table.decode(rows))
 
 
 def _weighted(

@@ -20,6 +20,7 @@ from surrogate.tree import TreeSurrogate
 from surrogate.tree._sampling import draw_oracle_samples
 from training.blackbox import BlackBox
 from training.errors import InputError
+from training.tables import TableSchema
 
 CLASSES = ["1st", "2nd", "3rd"]
 
@@ -296,3 +297,18 @@ def test_a_category_never_seen_in_training_goes_down_the_not_in_branches():
     assert surrogate.score(rows, pipeline) == np.mean(
         surrogate.predict(rows) == pipeline.predict(rows)
     )
+
+
+def test_a_black_box_with_a_table_of_its_own_is_handed_dataframes():
+    frame, labels = _passengers(300)
+    pipeline = _pipeline(frame, labels)
+    box = BlackBox(pipeline, table=TableSchema.from_data(frame)[0])  # every row's columns
+    kept = (frame.age.notna() & (frame.passengerClass != "2nd")).to_numpy()
+    rows, rows_labels = frame[kept].reset_index(drop=True), labels[kept]  # fewer categories
+    options = {"max_depth": 3, "oracle_samples": 3, "random_state": 0}
+    through_box = TreeSurrogate(**options).fit(rows, box, rows_labels)
+    direct = TreeSurrogate(**options).fit(rows, pipeline, rows_labels)
+    assert through_box.table_.columns != box.table.columns
+    assert through_box.export_text() == direct.export_text()
+    assert through_box.fidelity_ == direct.fidelity_
+    assert through_box.score(frame, box) == direct.score(frame, pipeline)  # 2nd class too
