@@ -129,6 +129,9 @@ class TreeSurrogate(BaseEstimator):
         As in scikit-learn.
     table_ : TableSchema or None
         The columns of a table ``X`` (``None`` for a plain numeric array).
+    design_ : TableDesign
+        How codes become the design matrix the tree splits (one-hot categories, missing
+        indicators, missing numbers filled with the training rows' median).
     """
 
     def __init__(
@@ -442,7 +445,7 @@ class TreeSurrogate(BaseEstimator):
 
     def _units(self, design: np.ndarray) -> np.ndarray:
         """Where oracle samples find a row's nearest rows: numbers in units of their std, a
-        category or a missing value as a 0/1 column (a mismatch weighs like 1 std)."""
+        category or a missing value as a 0/1 column (each differing one weighs like 1 std)."""
         is_value = np.array([self.design_.kind(j) == "value" for j in range(design.shape[1])])
         scale = design.std(axis=0)
         return design / np.where(is_value & (scale > 0), scale, 1.0)
@@ -486,6 +489,7 @@ class TreeSurrogate(BaseEstimator):
         return np.sort(fit_rows), np.sort(held_out)
 
     def _real_share(self) -> float | None:
+        """The share of weight real rows carry, or None for equal weights (see the class)."""
         if self.real_share != "auto":
             return None if self.real_share is None else float(self.real_share)
         table = self.table_
@@ -504,9 +508,9 @@ class TreeSurrogate(BaseEstimator):
         grown = self._grow(X, targets, rng)
         from_real = self._grow(X[is_real], _weighted(targets, None, rows=is_real), rng)
         found = []
+        rows = np.arange(len(X))
         for tree in (grown, from_real):
             passes = refine(tree, X, targets, self.refine_passes)
-            rows = np.arange(len(X))
             found.append((float(targets.loss(tree.value[tree.apply(X)], rows).sum()), passes))
         return (grown, found[0][1]) if found[0][0] <= found[1][0] else (from_real, found[1][1])
 

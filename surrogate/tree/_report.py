@@ -61,18 +61,14 @@ class TreeNames:
             return _category_set(name, names, set(range(len(names))) - {category})
         if kind == "missing":
             return f"{name} is {'not missing' if left else 'missing'}"
-        text = (
-            f"{name} <= {format_threshold(threshold)}"
-            if left
-            else (f"{name} >  {format_threshold(threshold)}")
-        )
+        text = f"{name} {'<=' if left else '> '} {format_threshold(threshold)}"
         missing_here = self.design.has_missing(column) and column not in settled
         if missing_here and (self.design.fill[column] <= threshold) == left:
             text += f" or {name} is missing"
         return text
 
     def split_label(self, node: int) -> tuple[str, bool]:
-        """A split node's question in two short lines, and whether "yes" is the left branch."""
+        """A split node's question in short lines, and whether "yes" is the left branch."""
         feature = int(self.tree.feature[node])
         threshold = float(self.tree.threshold[node])
         kind, column = self.design.kind(feature), self.design.column(feature)

@@ -16,13 +16,14 @@ deviation, so that no feature dominates by its scale):
 Samples are clipped to the range each feature spans in the data, so that a pixel never goes
 negative and a count never exceeds what was seen.
 
-Rows of a table are sampled as codes (:mod:`training.tables`), so every sample is a row the
-table could hold: a categorical column is never interpolated; it takes the category of the
-row (``"gaussian"``), of the row or its partner (``"neighbours"``: the partner's with the same
-probability as the step towards it) or of a random member of the neighbourhood (``"local"``).
-A missing number stays missing, except that ``"neighbours"`` may take the partner's value (or
-its missingness) in the same way. Only categories seen in the data ever appear, and a numeric
-column that holds only whole numbers (a year, a count) gets whole numbers.
+Rows of a table with categorical columns or missing values are sampled as codes
+(:mod:`training.tables`), so that every sample is a row the table could hold: a categorical
+column is never interpolated; it takes the category of the row (``"gaussian"``), of the row or
+its partner (``"neighbours"``: the partner's with the same probability as the step towards it)
+or of a random member of the neighbourhood (``"local"``). A missing number stays missing,
+except that ``"neighbours"`` may take the partner's value (or its missingness) in the same way.
+Only categories seen in the data ever appear, and a numeric column that holds only whole
+numbers (a year, a count) gets whole numbers.
 """
 
 from __future__ import annotations
@@ -120,12 +121,12 @@ def _table_samples(
             # what cannot be interpolated (a category, a missing number on either side) is
             # the partner's with the probability of the step towards it
             take_theirs = rng.uniform(size=samples.shape) < step
-            whole = np.isnan(samples) | np.isnan(theirs)
-            whole[:, ~is_numeric] = True
+            indivisible = np.isnan(samples) | np.isnan(theirs)
+            indivisible[:, ~is_numeric] = True
             between = samples + step * (
-                np.where(whole, 0.0, theirs) - np.where(whole, 0.0, samples)
+                np.where(indivisible, 0.0, theirs) - np.where(indivisible, 0.0, samples)
             )
-            samples = np.where(whole, np.where(take_theirs, theirs, samples), between)
+            samples = np.where(indivisible, np.where(take_theirs, theirs, samples), between)
         else:
             around = np.hstack([np.arange(len(X))[:, None], neighbours])
             centre = filled[around].mean(axis=1)[seeds]
