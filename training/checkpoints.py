@@ -2,14 +2,16 @@
 
 ``torch.load`` unpickles; a checkpoint from an untrusted source can run code while it loads.
 Everything here loads with ``weights_only=True``, which accepts tensors, numbers, strings and
-plain containers and refuses any other pickled object.
+plain containers and refuses any other pickled object. Checkpoints are read from local files
+only: a URL (``http://``, ``s3://`` ...) is refused before anything is fetched, since the
+libraries that fetch them load remote files with ``weights_only=False``.
 """
 
 from __future__ import annotations
 
 import io
 import pickle
-import zipfile
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,27 +21,64 @@ import torch
 from training.errors import CheckpointError
 from training.runs import atomic_write_bytes
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTOCOL = 0x80  # the first byte of a pickle of protocol 2 or later (torch's legacy format)
+
+
+def check_local_checkpoint_path(path: str | Path, *, flag: str = "checkpoint") -> Path:
+    """``path`` as a local path, or a :class:`CheckpointError` when it is a URL.
+
+    ``flag`` names the option in the message (``--ckpt_path``, ``--checkpoint`` ...).
+    """
+    if _URL.match(str(path)):
+        raise CheckpointError(
+            f"{flag} {path} is a URL; seethrough loads checkpoints from local files only "
+            "(a remote checkpoint would be unpickled unchecked): download it and pass the file"
+        )
+    return Path(path)
+
 
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> Any:
     """Load a checkpoint file with ``weights_only=True``.
 
-    Raises :class:`CheckpointError` naming the file when it is missing, truncated or corrupt, or
-    when it holds pickled objects other than tensors and plain containers.
+    Raises :class:`CheckpointError` naming the file when it is a URL, missing, not a torch
+    checkpoint at all, truncated or corrupt, or when it holds pickled objects other than
+    tensors and plain containers.
     """
-    path = Path(path)
+    path = check_local_checkpoint_path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if not head.startswith(_ZIP_MAGIC) and not (
+        len(head) >= 2 and head[0] == _PICKLE_PROTOCOL and 2 <= head[1] <= 5
+    ):
+        raise CheckpointError(
+            f"{path} is not a checkpoint (neither a torch zip archive nor a pickle)"
+        )
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
+        if "weights only" not in str(err).lower():
+            raise _corrupt(path, err) from err
         raise CheckpointError(
             f"checkpoint {path} holds pickled Python objects that are not tensors or plain "
-            f"containers; refusing to load it (weights_only=True): {_first_line(err)}"
+            f"containers; refusing to load it (weights_only=True){_unsafe_global(err)}"
         ) from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or not a torch checkpoint: {_first_line(err)}"
-        ) from err
+    except Exception as err:  # torch reports a damaged file in many ways
+        raise _corrupt(path, err) from err
+
+
+def _unsafe_global(err: BaseException) -> str:
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+    return f": it names {found.group(1)}" if found else ""
+
+
+def _corrupt(path: Path, err: BaseException) -> CheckpointError:
+    return CheckpointError(
+        f"checkpoint {path} is corrupt or not a torch checkpoint: {_first_line(err)}"
+    )
 
 
 def save_checkpoint(obj: Any, path: str | Path) -> Path:

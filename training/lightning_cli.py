@@ -5,8 +5,12 @@ every option can be overridden on the command line (``--model.init_args.lr 1e-3`
 ``--trainer.max_epochs 2``, ``--trainer.strategy ddp_find_unused_parameters_true
 --trainer.devices 2 --trainer.accelerator cpu``). Fitting always writes ``record.json`` beside
 the resolved ``config.yaml`` (see :class:`training.callbacks.TrainingRecord`). A checkpoint given
-with ``--ckpt_path`` is checked against the configured model first, so a checkpoint from another
-configuration is one clear error.
+with ``--ckpt_path`` must be a local file (a URL is refused before anything is fetched); it is
+read with the one safe loader (:func:`training.checkpoints.load_checkpoint`), the class its
+hyper-parameters name must be a registered model class or the one the config names
+(:func:`training.pretrained.model_class`), and it is checked against the configured model, so
+a checkpoint from another configuration is one clear error. Lightning then loads it with
+``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import copy
 import shlex
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -23,8 +26,12 @@ import torch
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from training.callbacks import TrainingRecord
-from training.checkpoints import load_checkpoint, load_weights
+from training.checkpoints import check_local_checkpoint_path, load_checkpoint, load_weights
 from training.errors import CheckpointError
+from training.pretrained import model_class
+
+LIGHTNING_CKPT_NAMES = ("last", "best", "hpc")
+"""``--ckpt_path`` values Lightning resolves to a checkpoint of the run's own callbacks."""
 
 
 class SeethroughCLI(LightningCLI):
@@ -48,10 +55,22 @@ class SeethroughCLI(LightningCLI):
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if not ckpt_path or not Path(str(ckpt_path)).is_file():
+        if not ckpt_path or str(ckpt_path) in LIGHTNING_CKPT_NAMES:
             return
-        hparams = dict(load_checkpoint(ckpt_path).get("hyper_parameters") or {})
+        if str(ckpt_path).startswith("registry"):
+            raise CheckpointError(
+                f"--ckpt_path {ckpt_path}: checkpoints from Lightning's model registry are not "
+                "loaded (it needs the network); download the checkpoint and pass the file"
+            )
+        path = check_local_checkpoint_path(str(ckpt_path), flag="--ckpt_path")
+        if not path.is_file():
+            raise CheckpointError(f"--ckpt_path {ckpt_path} does not exist")
+        checkpoint = load_checkpoint(path)
+        hparams = dict(checkpoint.get("hyper_parameters") or {})
         model = self.config[subcommand].get("model")
+        configured = model.get("class_path") if model is not None else None
+        if "_class_path" in hparams:  # LightningCLI would build this class: allowed ones only
+            model_class(hparams["_class_path"], allowed=(configured,) if configured else ())
         if not hparams or model is None or "class_path" not in model:
             return
         given = model.get("init_args")
@@ -71,6 +90,18 @@ class SeethroughCLI(LightningCLI):
                 + "); use the run's own config or start a fresh run"
             )
 
+    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
+        """Lightning's arguments for ``subcommand``, always loading with ``weights_only=True``."""
+        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        if kwargs.get("weights_only") is False:
+            raise CheckpointError(
+                "--weights_only false is not supported: seethrough never unpickles objects "
+                "from a checkpoint"
+            )
+        if "weights_only" in self._subcommand_method_arguments[subcommand]:
+            kwargs["weights_only"] = True
+        return kwargs
+
     def before_instantiate_classes(self) -> None:
         threads = self._get(self.config, "torch_threads")
         if threads:
@@ -78,7 +109,7 @@ class SeethroughCLI(LightningCLI):
 
     def _check_checkpoint(self) -> None:
         ckpt_path = self.config_init[self.subcommand].get("ckpt_path")
-        if ckpt_path and Path(str(ckpt_path)).is_file():
+        if ckpt_path and str(ckpt_path) not in LIGHTNING_CKPT_NAMES:
             # load into a throw-away copy: only the check matters here, Lightning loads for real
             load_weights(copy.deepcopy(self.model), ckpt_path)
 

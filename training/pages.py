@@ -12,8 +12,9 @@ import html
 import json
 from collections.abc import Iterable
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 
@@ -98,6 +99,11 @@ def run_summary(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     record = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
     preview = record.get("preview")
+    inside = (
+        isinstance(preview, str)
+        and not PurePosixPath(preview).is_absolute()
+        and ".." not in PurePosixPath(preview).parts
+    )
     return {
         "name": folder.name,
         "title": record.get("title") or folder.name,
@@ -105,9 +111,22 @@ def run_summary(folder: str | Path) -> dict[str, Any]:
         "command": record.get("command", ""),
         "wall_time_s": record.get("wall_time_s"),
         "finished": record.get("finished", ""),
-        "page": f"{folder.name}/index.html" if (folder / "index.html").is_file() else None,
-        "preview": f"{folder.name}/{preview}" if preview and (folder / preview).is_file() else None,
+        "page": relative_link(folder.name, "index.html")
+        if (folder / "index.html").is_file()
+        else None,
+        "preview": relative_link(folder.name, preview)
+        if inside and preview and (folder / preview).is_file()
+        else None,
     }
+
+
+def relative_link(*parts: str) -> str:
+    """A relative URL to ``parts`` joined as a path, whatever their characters.
+
+    Each part is percent-encoded and the link starts with ``./``, so a folder named
+    ``javascript:alert(1)`` or ``a#b`` is a path in this folder, never a scheme or a fragment.
+    """
+    return "./" + "/".join(quote(part, safe="/") for part in parts)
 
 
 def write_index(root: str | Path, *, title: str = "seethrough runs") -> Path:

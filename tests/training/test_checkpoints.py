@@ -3,6 +3,7 @@ from __future__ import annotations
 import collections
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -46,6 +47,39 @@ def test_plain_pickle_and_truncated_files_are_corrupt(tmp_path):
         load_checkpoint(plain)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_random_bytes_are_not_a_checkpoint_rather_than_pickled_objects(tmp_path):
+    path = tmp_path / "noise.ckpt"
+    path.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)))
+    with pytest.raises(CheckpointError, match=r"noise\.ckpt is not a checkpoint \(neither a torch"):
+        load_checkpoint(path)
+    empty = tmp_path / "empty.ckpt"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="is not a checkpoint"):
+        load_checkpoint(empty)
+
+
+def test_a_refused_pickle_names_the_object_it_holds(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"payload": Payload()}, path)
+    with pytest.raises(
+        CheckpointError, match=r"refusing to load it \(weights_only=True\): it names print$"
+    ):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("url", ["http://h/x.pt", "https://h/x.pt", "s3://b/x.pt", "file:///x"])
+def test_urls_are_refused_before_anything_is_fetched(url, monkeypatch):
+    def fetched(*args, **kwargs):
+        raise AssertionError("fetched")
+
+    monkeypatch.setattr(torch, "load", fetched)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fetched)
+    with pytest.raises(CheckpointError, match="is a URL; seethrough loads checkpoints from local"):
+        load_checkpoint(url)
+    with pytest.raises(CheckpointError, match="is a URL"):
+        load_weights(torch.nn.Linear(1, 1), url)
 
 
 def test_a_checkpoint_from_another_configuration_names_the_mismatch(tmp_path):

@@ -22,7 +22,7 @@ def test_a_label_with_a_script_tag_is_escaped(tmp_path):
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "a &amp; b" in page
-    assert 'href="evil/index.html"' in page
+    assert 'href="./evil/index.html"' in page
 
 
 def test_base_page_escapes_titles_too():
@@ -76,7 +76,7 @@ def test_index_lists_runs_in_the_order_they_finished_with_their_pictures(tmp_pat
         (tmp_path / name / "run.json").write_text(json.dumps(record))
     page = write_index(tmp_path).read_text()
     assert page.index("run zeta") < page.index("run alpha")
-    assert 'src="zeta/picture.png"' in page
+    assert 'src="./zeta/picture.png"' in page
     assert "missing.png" not in page  # a preview that does not exist is not linked
 
 

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import pytest
 import torch
 
 from training.errors import CheckpointError
-from training.pretrained import load_pretrained, save_pretrained
+from training.pretrained import load_pretrained, register_model_class, save_pretrained
 
 
 class TinyNet(torch.nn.Module):
@@ -21,14 +19,14 @@ class TinyNet(torch.nn.Module):
 
 
 def test_saved_model_comes_back_identical_and_in_eval_mode(tmp_path, monkeypatch):
-    # the card may only name classes inside seethrough's packages: register TinyNet as one
-    home = types.ModuleType("training.tiny_for_tests")
-    home.TinyNet = TinyNet  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, home.__name__, home)
-    monkeypatch.setattr(TinyNet, "__module__", home.__name__)
+    monkeypatch.setattr("training.pretrained._registered", {})
     net = TinyNet(width=5).train()
+    with pytest.raises(CheckpointError, match="register_model_class"):  # not a project model
+        save_pretrained(net, "tiny", kwargs={"width": 5}, weights_dir=tmp_path)
+    register_model_class(TinyNet)
     save_pretrained(net, "tiny", kwargs={"width": 5}, weights_dir=tmp_path, seed=3, command="x")
     loaded = load_pretrained("tiny", weights_dir=tmp_path)
+    assert isinstance(loaded, TinyNet)
     assert not loaded.training
     torch.testing.assert_close(loaded.layer.weight, net.layer.weight)
     assert json.loads((tmp_path / "tiny.json").read_text())["seed"] == 3

@@ -59,22 +59,26 @@ def module_from_checkpoint(
 
     ``model_config`` (``{"class_path": ..., "init_args": {...}}``) replaces the hyper-parameters
     stored in the checkpoint; if it describes another architecture, loading fails with one
-    :class:`~training.errors.CheckpointError` naming the mismatched weights.
+    :class:`~training.errors.CheckpointError` naming the mismatched weights. The checkpoint's
+    own class must be one of the registered model classes
+    (:func:`training.pretrained.model_class`); one named in ``model_config`` may be any
+    ``torch.nn.Module`` subclass, since the user chose it.
     """
+    allowed: tuple[str, ...] = ()
     if model_config is None:
         hparams = dict(checkpoint.get("hyper_parameters") or {})
         class_path = hparams.pop("_class_path", None)
         kwargs = {k: v for k, v in hparams.items() if not k.startswith("_")}
-    else:
+    else:  # the user named this class on the command line, so it may be one of their own
         class_path = model_config.get("class_path")
         kwargs = dict(model_config.get("init_args") or {})
+        allowed = (str(class_path),)
     if not class_path:
         raise CheckpointError(
             "the checkpoint does not name its LightningModule (not written by "
             "'python -m training fit'?); pass --model-config with a model section"
         )
-    module_path, _, class_name = str(class_path).rpartition(".")
-    module = build_module(f"{module_path}:{class_name}", kwargs)
+    module = build_module(str(class_path), kwargs, allowed=allowed)
     load_weights(module, checkpoint)
     return module
 
@@ -111,7 +115,10 @@ def run(args: argparse.Namespace) -> None:
         raise CheckpointError(
             f"{args.run} has no {RECORD_FILE}: it is not a finished 'python -m training fit' run"
         )
-    record = json.loads(record_path.read_text(encoding="utf-8"))
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{record_path} is not valid JSON: {err}") from err
     model_config = None
     if args.model_config is not None:
         if not args.model_config.is_file():
