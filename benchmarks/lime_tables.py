@@ -122,7 +122,7 @@ def penguins(rows: int, num_samples: int, seed: int) -> None:
     )
     lime_importance = np.zeros(len(data.feature_names))
     for explanation in explanations:
-        for feature, weight in explanation.as_map()[0]:
+        for feature, weight in explanation.as_map()[1]:
             lime_importance[feature] += abs(weight) / len(explanations)
     permuted = permutation_importance(
         model, held_out, data.y[test[:rows]], n_repeats=20, random_state=seed

@@ -419,7 +419,7 @@ _LOW_LOCAL_FIT = 0.1
 def _warnings(explanation: Explanation, label: int, curve: Any) -> list[str]:
     """What says this explanation is probably wrong, in words for the page."""
     found = []
-    score = explanation.score[label]
+    score = explanation.scores[explanation._label(label)]
     if score < _LOW_LOCAL_FIT:
         found.append(
             f"The local linear model explains little of the black box's scores here (weighted "

@@ -18,7 +18,12 @@ from typing import Any
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from surrogate.lime._engine import FEATURE_SELECTIONS, WeightedDesign, exponential_kernel
+from surrogate.lime._engine import (
+    FEATURE_SELECTIONS,
+    WeightedDesign,
+    exponential_kernel,
+    report_fit,
+)
 from surrogate.lime._random import RandomState, check_random_state, instance_rng
 from surrogate.lime.explanation import Explanation
 from training.blackbox import BlackBox, as_black_box
@@ -86,6 +91,7 @@ class LimeExplainer:
         sampler: str = "qmc",
         mode: str = "classification",
         class_names: Sequence[str] | None = None,
+        verbose: bool = False,
     ) -> None:
         if feature_selection not in FEATURE_SELECTIONS:
             raise InputError(
@@ -105,6 +111,9 @@ class LimeExplainer:
         self.sampler = sampler
         self.mode = mode
         self.class_names = list(class_names) if class_names is not None else None
+        self.verbose = verbose
+        # Mixed into every instance's stream key (a discretizer passed in adds its own state).
+        self._stream_key = b""
 
     def kernel_fn(self, distances: np.ndarray) -> np.ndarray:
         """Kernel weights of an array of distances."""
@@ -165,6 +174,7 @@ class LimeExplainer:
         num_samples: int,
         batch_size: int | None,
         options: dict[str, Any],
+        model_regressor: Any = None,
     ) -> list[Explanation]:
         if num_samples < 2:
             raise InputError(f"num_samples must be at least 2, got {num_samples}")
@@ -184,7 +194,9 @@ class LimeExplainer:
                     self._neighbourhood(
                         checked[i],
                         num_samples,
-                        instance_rng(self.random_state, self._instance_key(checked[i])),
+                        instance_rng(
+                            self.random_state, self._stream_key + self._instance_key(checked[i])
+                        ),
                         options,
                     )
                     for i in group
@@ -192,7 +204,9 @@ class LimeExplainer:
             scores = self._score(neighbourhoods, black_box, rows_per_call)  # the model's own
             with _single_threaded_blas():
                 explanations.extend(
-                    self._fit(nb, ys, labels, top_labels, num_features, num_samples)
+                    self._fit(
+                        nb, ys, labels, top_labels, num_features, num_samples, model_regressor
+                    )
                     for nb, ys in zip(neighbourhoods, scores, strict=True)
                 )
         return explanations
@@ -228,9 +242,11 @@ class LimeExplainer:
         top_labels: int | None,
         num_features: int,
         num_samples: int,
+        model_regressor: Any = None,
     ) -> Explanation:
         n_outputs = scores.shape[1]
-        if self.mode == "regression":
+        regression = self.mode == "regression"
+        if regression:
             if n_outputs != 1:
                 raise BlackBoxError(
                     f"in regression mode the black box must return one value per row, "
@@ -238,15 +254,11 @@ class LimeExplainer:
                 )
             explained: list[int] = [0]
             top: list[int] | None = None
-            class_names = ["value"]
+            class_names = ["negative", "positive"]  # lime's names of labels 0 and 1
         else:
             _check_class_scores(scores)
+            # Names are the caller's, as many as given (lime does not check their number).
             class_names = self.class_names or [str(k) for k in range(n_outputs)]
-            if len(class_names) != n_outputs:
-                raise BlackBoxError(
-                    f"the black box returned {n_outputs} scores per row but class_names has "
-                    f"{len(class_names)} names"
-                )
             if top_labels:
                 top = [int(k) for k in np.argsort(scores[0], kind="stable")[::-1][:top_labels]]
                 explained = top[::-1]  # lime fits them from the lowest score up
@@ -260,10 +272,16 @@ class LimeExplainer:
                         f"per row (labels 0 to {n_outputs - 1})"
                     )
         design = WeightedDesign(neighbourhood.data, self.kernel_fn(neighbourhood.distances))
-        fits = {
-            label: design.fit(scores[:, label], num_features, self.feature_selection)
-            for label in explained
-        }
+        fits = {}
+        for label in explained:
+            fits[label] = design.fit(
+                scores[:, label],
+                num_features,
+                self.feature_selection,
+                model_regressor=model_regressor,
+            )
+            if self.verbose:
+                report_fit(fits[label], float(scores[0, label]))
         params = {
             "num_samples": num_samples,
             "num_features": num_features,
@@ -273,19 +291,32 @@ class LimeExplainer:
             "random_state": self.random_state
             if isinstance(self.random_state, int) or self.random_state is None
             else "generator",
+            "model_regressor": None if model_regressor is None else repr(model_regressor),
             **neighbourhood.params,
         }
+        local_exp = {label: fit.as_pairs() for label, fit in fits.items()}
+        extra: dict[str, Any] = {}
+        if regression:
+            # lime's layout: label 1 explains the value, label 0 its negation.
+            fits = {0: fits[0], 1: fits[0]}
+            local_exp = {0: [(f, -w) for f, w in local_exp[0]], 1: local_exp[0]}
+            extra = {
+                "predicted_value": float(scores[0, 0]),
+                "min_value": float(scores[:, 0].min()),
+                "max_value": float(scores[:, 0].max()),
+            }
         return neighbourhood.explanation_type(
             kind=self.kind,
             mode=self.mode,
             class_names=class_names,
             predict_proba=scores[0],
-            local_exp={label: fit.as_pairs() for label, fit in fits.items()},
+            local_exp=local_exp,
             intercept={label: fit.intercept for label, fit in fits.items()},
-            score={label: fit.score for label, fit in fits.items()},
-            local_pred={label: fit.local_pred for label, fit in fits.items()},
+            scores={label: fit.score for label, fit in fits.items()},
+            local_preds={label: fit.local_pred for label, fit in fits.items()},
             top_labels=top,
             params=params,
+            **extra,
             **neighbourhood.fields,
         )
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.linalg
@@ -107,8 +107,11 @@ class WeightedDesign:
         feature_selection: str = "auto",
         *,
         alpha: float = 1.0,
+        model_regressor: Any = None,
     ) -> SurrogateFit:
-        """Select features for one label column (n,) and fit the weighted ridge on them."""
+        """Select features for one label column (n,) and fit the weighted ridge on them, or
+        ``model_regressor`` (any scikit-learn regressor whose ``fit`` takes ``sample_weight``
+        and that has ``coef_``; it is fitted in place, as ``lime`` fits it)."""
         labels = np.asarray(labels, dtype=np.float64)
         if labels.shape != (self.data.shape[0],):
             raise InputError(
@@ -121,7 +124,29 @@ class WeightedDesign:
         scaled_labels = (labels - label_mean) * self.root_weights
         moments = self.scaled.T @ scaled_labels
         features = self._select(labels, scaled_labels, moments, num_features, feature_selection)
+        if model_regressor is not None:
+            return self._fit_model(features, labels, model_regressor)
         return self._ridge(features, labels, label_mean, moments, alpha)
+
+    def select(self, labels: np.ndarray, num_features: int, method: str = "auto") -> np.ndarray:
+        """The features ``method`` chooses for one label column (n,), in the order chosen."""
+        labels = np.asarray(labels, dtype=np.float64)
+        label_mean = float(self.weights @ labels / self.total_weight)
+        scaled_labels = (labels - label_mean) * self.root_weights
+        moments = self.scaled.T @ scaled_labels
+        return self._select(labels, scaled_labels, moments, num_features, method)
+
+    def _fit_model(self, features: np.ndarray, labels: np.ndarray, model: Any) -> SurrogateFit:
+        """``model`` fitted on the chosen features as ``lime`` fits its ``model_regressor``."""
+        features = np.asarray(features, dtype=np.intp)
+        data = self.data[:, features]
+        model.fit(data, labels, sample_weight=self.weights)
+        score = float(model.score(data, labels, sample_weight=self.weights))
+        local_pred = float(np.ravel(model.predict(data[:1]))[0])
+        coef = np.ravel(np.asarray(model.coef_, dtype=np.float64))
+        intercept = float(np.ravel(np.asarray(model.intercept_, dtype=np.float64))[0])
+        order = np.argsort(-np.abs(coef), kind="stable")
+        return SurrogateFit(features[order], coef[order], intercept, score, local_pred)
 
     def _select(
         self,
@@ -240,6 +265,13 @@ def fit_surrogate(
     return WeightedDesign(data, weights).fit(labels, num_features, feature_selection)
 
 
+def report_fit(fit: SurrogateFit, right: float) -> None:
+    """Print a fit as ``lime`` prints it with ``verbose=True``."""
+    print("Intercept", fit.intercept)
+    print("Prediction_local", np.array([fit.local_pred]))
+    print("Right:", right)
+
+
 class LimeBase:
     """Drop-in for ``lime.lime_base.LimeBase``: the engine applied to given data and distances.
 
@@ -248,10 +280,48 @@ class LimeBase:
     kernel_fn:
         Maps an array of distances to weights, e.g.
         ``functools.partial(exponential_kernel, kernel_width=0.75)``.
+    verbose:
+        Print each fit's intercept, local prediction and the black box's own score.
+    random_state:
+        Accepted for ``lime``'s signature; the fit is deterministic.
     """
 
-    def __init__(self, kernel_fn: Callable[[np.ndarray], np.ndarray]) -> None:
+    def __init__(
+        self,
+        kernel_fn: Callable[[np.ndarray], np.ndarray],
+        verbose: bool = False,
+        random_state: Any = None,
+    ) -> None:
         self.kernel_fn = kernel_fn
+        self.verbose = verbose
+        self.random_state = random_state
+
+    @staticmethod
+    def generate_lars_path(
+        weighted_data: np.ndarray, weighted_labels: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(alphas, coefs)`` of the lasso path, as ``lime`` computes it."""
+        from sklearn.linear_model import lars_path
+
+        alphas, _, coefs = lars_path(weighted_data, weighted_labels, method="lasso", verbose=False)
+        return alphas, coefs
+
+    def forward_selection(
+        self, data: np.ndarray, labels: np.ndarray, weights: np.ndarray, num_features: int
+    ) -> np.ndarray:
+        """The ``num_features`` features greedy least squares adds, in the order added."""
+        return self.feature_selection(data, labels, weights, num_features, "forward_selection")
+
+    def feature_selection(
+        self,
+        data: np.ndarray,
+        labels: np.ndarray,
+        weights: np.ndarray,
+        num_features: int,
+        method: str,
+    ) -> np.ndarray:
+        """The features ``method`` chooses (see :func:`fit_surrogate`)."""
+        return WeightedDesign(data, weights).select(labels, num_features, method)
 
     def explain_instance_with_data(
         self,
@@ -261,14 +331,20 @@ class LimeBase:
         label: int,
         num_features: int,
         feature_selection: str = "auto",
-    ) -> tuple[float, list[tuple[int, float]], float, float]:
-        """``(intercept, [(feature, weight), ...], score, local_pred)`` as ``lime`` returns them.
+        model_regressor: Any = None,
+    ) -> tuple[float, list[tuple[int, float]], float, np.ndarray]:
+        """``(intercept, [(feature, weight), ...], score, local_pred)`` as ``lime`` returns
+        them (``local_pred`` a one-element array).
 
         ``neighborhood_labels`` is (n, k); column ``label`` is explained.
         """
         weights = np.asarray(self.kernel_fn(np.asarray(distances)), dtype=np.float64)
         labels = np.asarray(neighborhood_labels, dtype=np.float64)
-        fit = fit_surrogate(
-            neighborhood_data, labels[:, label], weights, num_features, feature_selection
+        if num_features < 1:
+            raise InputError(f"num_features must be at least 1, got {num_features}")
+        fit = WeightedDesign(neighborhood_data, weights).fit(
+            labels[:, label], num_features, feature_selection, model_regressor=model_regressor
         )
-        return fit.intercept, fit.as_pairs(), fit.score, fit.local_pred
+        if self.verbose:
+            report_fit(fit, float(labels[0, label]))
+        return fit.intercept, fit.as_pairs(), fit.score, np.array([fit.local_pred])

@@ -18,22 +18,26 @@ from scipy.special import ndtr, ndtri
 
 from training.errors import InputError
 
-RandomState = int | np.integer | np.random.Generator | None
+RandomState = int | np.integer | np.random.Generator | np.random.RandomState | None
 _TINY = 2.0**-60
 _SOBOL_BITS = 30
 _BLOCK_ROWS = 2048
 
 
 def check_random_state(random_state: RandomState) -> RandomState:
-    """Validate ``random_state``: a non-negative integer, a NumPy ``Generator`` or ``None``."""
-    if random_state is None or isinstance(random_state, np.random.Generator):
+    """Validate ``random_state``: a non-negative integer, a NumPy ``Generator`` or
+    ``RandomState`` (``lime``'s type), or ``None``."""
+    if random_state is None or isinstance(
+        random_state, (np.random.Generator, np.random.RandomState)
+    ):
         return random_state
     if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
         if random_state < 0:
             raise InputError(f"random_state must be non-negative, got {random_state}")
         return int(random_state)
     raise InputError(
-        "random_state must be a non-negative integer, a numpy.random.Generator or None; "
+        "random_state must be a non-negative integer, a numpy.random.Generator or "
+        "RandomState, or None; "
         f"got {type(random_state).__name__}"
     )
 
@@ -42,11 +46,14 @@ def instance_rng(random_state: RandomState, key: bytes) -> np.random.Generator:
     """The generator that draws the neighbourhood of the instance identified by ``key``.
 
     An integer ``random_state`` gives a stream that depends on it and on ``key`` only; a
-    ``Generator`` is used as it is (its state advances from call to call); ``None`` draws
-    fresh entropy.
+    ``Generator`` is used as it is (its state advances from call to call); a ``RandomState``
+    seeds a fresh stream per call from its own draws (so it advances too, as in ``lime``);
+    ``None`` draws fresh entropy.
     """
     if isinstance(random_state, np.random.Generator):
         return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 1 << 32, size=4).tolist())
     if random_state is None:
         return np.random.default_rng()
     digest = np.frombuffer(hashlib.blake2b(key, digest_size=16).digest(), dtype=np.uint32)

@@ -2,12 +2,16 @@
 
 An :class:`Explanation` prints itself as a list (``as_list``), a map (``as_map``), a bar chart
 (``as_pyplot_figure``), strict JSON that reads back to an equal object (``to_json`` /
-``from_json``) and a self-contained HTML page (``to_html``). Image explanations
-(:class:`ImageExplanation`) add the superpixel mask and an overlay picture.
+``from_json``) and a self-contained HTML page (``to_html``, or ``lime``'s ``as_html``,
+``show_in_notebook`` and ``save_to_file``: no script is fetched from the network). Image
+explanations (:class:`ImageExplanation`) add the superpixel mask and an overlay picture.
 
-``intercept``, ``score`` (weighted R^2 of the surrogate) and ``local_pred`` (the surrogate's
-prediction for the instance) are dicts keyed by label, like ``lime``'s ``intercept``; ``lime``
-keeps ``score`` and ``local_pred`` of the last label only.
+The attributes are ``lime``'s, with ``lime``'s types: ``intercept`` and ``local_exp`` are dicts
+keyed by label, ``score`` (weighted R^2 of the surrogate) is a float and ``local_pred`` (the
+surrogate's prediction for the instance) a one-element array, both of the last label explained.
+``scores`` and ``local_preds`` hold them for every label. A regression explanation has ``lime``'s
+labels: 1 for the value and 0 for its negation (``as_list`` reads label 1), and
+``predicted_value``, ``min_value`` and ``max_value`` (the extremes over the neighbours).
 """
 
 from __future__ import annotations
@@ -44,8 +48,8 @@ class Explanation:
         The black box's scores of the instance itself.
     local_exp:
         ``{label: [(feature_id, weight), ...]}`` ordered by decreasing absolute weight.
-    intercept, score, local_pred:
-        ``{label: float}``.
+    intercept, scores, local_preds:
+        ``{label: float}``; ``score`` and ``local_pred`` are those of the last label.
     top_labels:
         The labels with the highest scores, best first, when they were asked for.
     feature_values:
@@ -54,6 +58,9 @@ class Explanation:
         What the kind needs to show the instance again (text and its tokens, superpixels).
     params:
         The options that produced the explanation (num_samples, kernel_width, random_state...).
+    predicted_value, min_value, max_value:
+        Regression only: the black box's value of the instance and the extremes over its
+        neighbours.
     """
 
     kind = "tabular"
@@ -67,13 +74,16 @@ class Explanation:
         predict_proba: np.ndarray,
         local_exp: dict[int, list[tuple[int, float]]],
         intercept: dict[int, float],
-        score: dict[int, float],
-        local_pred: dict[int, float],
+        scores: dict[int, float],
+        local_preds: dict[int, float],
         top_labels: list[int] | None = None,
         feature_values: list[str] | None = None,
         instance: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         kind: str | None = None,
+        predicted_value: float | None = None,
+        min_value: float | None = None,
+        max_value: float | None = None,
     ) -> None:
         if kind is not None:
             self.kind = kind
@@ -83,8 +93,17 @@ class Explanation:
         self.predict_proba = np.asarray(predict_proba, dtype=np.float64)
         self.local_exp = local_exp
         self.intercept = intercept
-        self.score = score
-        self.local_pred = local_pred
+        self.scores = scores
+        self.local_preds = local_preds
+        last = list(scores)[-1] if scores else None
+        # lime's types and meaning: the last label's fit, a float and a one-element array.
+        self.score = None if last is None else float(scores[last])
+        self.local_pred = None if last is None else np.array([local_preds[last]])
+        if mode == "regression":
+            self.predicted_value = predicted_value
+            self.min_value = 0.0 if min_value is None else min_value
+            self.max_value = 1.0 if max_value is None else max_value
+            self.dummy_label = 1
         self.top_labels = top_labels
         self.feature_values = feature_values
         self.instance = instance or {}
@@ -102,21 +121,43 @@ class Explanation:
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
 
     def available_labels(self) -> list[int]:
-        """The labels explained: the top labels best first, else in the order explained."""
+        """The labels explained: the top labels best first, else in the order explained
+        (for regression, label 1: the value)."""
+        if self.mode == "regression":
+            return [self._label(1)]
         return list(self.top_labels) if self.top_labels else list(self.local_exp)
 
     def _label(self, label: int) -> int:
-        if self.mode == "regression":
-            return next(iter(self.local_exp))  # one output; lime ignores the label here too
+        if self.mode == "regression":  # one output; lime ignores the label here too
+            return 1 if 1 in self.local_exp else next(iter(self.local_exp))
         if label not in self.local_exp:
             raise KeyError(
                 f"label {label} was not explained; explained labels: {self.available_labels()}"
             )
         return label
 
-    def as_list(self, label: int = 1) -> list[tuple[str, float]]:
-        """``[(feature name, weight), ...]`` of ``label``, by decreasing absolute weight."""
-        return [(self.feature_names[f], w) for f, w in self.local_exp[self._label(label)]]
+    def as_list(self, label: int = 1, **kwargs: Any) -> list[tuple[str, float]]:
+        """``[(feature name, weight), ...]`` of ``label``, by decreasing absolute weight.
+
+        Text takes ``positions=True`` as ``lime`` does: names become ``word_3-17``, the word
+        and the character offsets where it occurs.
+        """
+        pairs = self.local_exp[self._label(label)]
+        names = self._feature_labels(**kwargs)
+        return [(names[f], float(w)) for f, w in pairs]
+
+    def _feature_labels(self, **kwargs: Any) -> list[str]:
+        """The name of each feature as ``as_list`` shows it (kinds add their own options)."""
+        if kwargs.pop("positions", False) and self.kind == "text":
+            starts = np.cumsum([0] + [len(t) for t in self.instance["tokens"]])
+            words = np.asarray(self.instance["token_words"], dtype=np.intp)
+            return [
+                f"{name}_{'-'.join(str(int(p)) for p in starts[:-1][words == f])}"
+                for f, name in enumerate(self.feature_names)
+            ]
+        if kwargs and self.kind == "tabular":
+            raise TypeError(f"as_list() got unexpected keyword arguments {sorted(kwargs)}")
+        return self.feature_names
 
     def as_map(self) -> dict[int, list[tuple[int, float]]]:
         """``{label: [(feature_id, weight), ...]}`` for every explained label."""
@@ -162,12 +203,12 @@ class Explanation:
                 "features": [f for f, _ in pairs],
                 "weights": [w for _, w in pairs],
                 "intercept": self.intercept[label],
-                "score": self.score[label],
-                "local_pred": self.local_pred[label],
+                "score": self.scores[label],
+                "local_pred": self.local_preds[label],
             }
             for label, pairs in self.local_exp.items()
         }
-        result = {
+        result: dict[str, Any] = {
             "format": FORMAT,
             "kind": self.kind,
             "mode": self.mode,
@@ -180,6 +221,10 @@ class Explanation:
             "instance": self.instance,
             "params": self.params,
         }
+        if self.mode == "regression":
+            result["predicted_value"] = self.predicted_value
+            result["min_value"] = self.min_value
+            result["max_value"] = self.max_value
         return dict(to_jsonable(result))
 
     def to_json(self) -> str:
@@ -207,12 +252,15 @@ class Explanation:
                 for label, entry in labels.items()
             },
             intercept={label: float(entry["intercept"]) for label, entry in labels.items()},
-            score={label: float(entry["score"]) for label, entry in labels.items()},
-            local_pred={label: float(entry["local_pred"]) for label, entry in labels.items()},
+            scores={label: float(entry["score"]) for label, entry in labels.items()},
+            local_preds={label: float(entry["local_pred"]) for label, entry in labels.items()},
             top_labels=record["top_labels"],
             feature_values=record["feature_values"],
             instance=dict(record["instance"]),
             params=dict(record["params"]),
+            predicted_value=record.get("predicted_value"),
+            min_value=record.get("min_value"),
+            max_value=record.get("max_value"),
         )
 
     @classmethod
@@ -231,12 +279,24 @@ class Explanation:
             for name, w in pairs
         ]
 
-    def html_context(self, labels: Iterable[int] | None = None) -> dict[str, Any]:
-        """What the ``lime_explanation`` block needs to show this explanation."""
+    def html_context(
+        self,
+        labels: Iterable[int] | None = None,
+        *,
+        predict_proba: bool = True,
+        show_predicted_value: bool = True,
+        show_table: bool = True,
+        show_all: bool = False,
+    ) -> dict[str, Any]:
+        """What the ``lime_explanation`` block needs to show this explanation; the flags are
+        ``lime``'s ``as_html`` options (class scores, predicted value, the instance's table)."""
         chosen = list(labels) if labels is not None else self.available_labels()
         if self.mode == "regression":
-            chosen = chosen[:1]
+            chosen = [self._label(1)]
         return {
+            "show_scores": predict_proba,
+            "show_predicted_value": show_predicted_value,
+            "table": self._value_table(chosen[0], show_all) if show_table and chosen else None,
             "explanation": self,
             "sections": [
                 {
@@ -244,8 +304,8 @@ class Explanation:
                     "title": self.label_title(label),
                     "rows": self.bar_rows(label),
                     "intercept": self.intercept[self._label(label)],
-                    "score": self.score[self._label(label)],
-                    "local_pred": self.local_pred[self._label(label)],
+                    "score": self.scores[self._label(label)],
+                    "local_pred": self.local_preds[self._label(label)],
                     "tokens": self._highlighted_tokens(label),
                 }
                 for label in chosen
@@ -261,6 +321,19 @@ class Explanation:
         return [
             {"name": names[k] if k < len(names) else str(k), "value": float(self.predict_proba[k])}
             for k in order
+        ]
+
+    def _value_table(self, label: int, show_all: bool) -> list[dict[str, Any]] | None:
+        """For tables: the instance's value of each explained feature (every feature with
+        ``show_all``) and its weight, as ``lime``'s table shows them."""
+        if self.kind != "tabular" or self.feature_values is None:
+            return None
+        columns = self.instance.get("columns") or self.feature_names
+        weights = dict(self.local_exp[self._label(label)])
+        shown = range(len(columns)) if show_all else list(weights)
+        return [
+            {"name": columns[f], "value": self.feature_values[f], "weight": weights.get(f, 0.0)}
+            for f in shown
         ]
 
     def _highlighted_tokens(self, label: int) -> list[dict[str, Any]] | None:
@@ -279,20 +352,80 @@ class Explanation:
     def _picture_data_uri(self, label: int) -> str | None:
         return None
 
-    def to_html(self, labels: Iterable[int] | None = None, *, title: str | None = None) -> str:
-        """A self-contained HTML page (no scripts or files from the network) of the explanation."""
+    def to_html(
+        self,
+        labels: Iterable[int] | None = None,
+        *,
+        title: str | None = None,
+        predict_proba: bool = True,
+        show_predicted_value: bool = True,
+        show_table: bool = True,
+        show_all: bool = False,
+    ) -> str:
+        """A self-contained HTML page (no scripts or files from the network) of the explanation;
+        the flags are those of :meth:`as_html`."""
         from training.pages import render_page
 
         return render_page(
             "lime_explanation.html",
             packages=("surrogate",),
             title=title or f"LIME explanation ({self.kind})",
-            **self.html_context(labels),
+            **self.html_context(
+                labels,
+                predict_proba=predict_proba,
+                show_predicted_value=show_predicted_value,
+                show_table=show_table,
+                show_all=show_all,
+            ),
         )
 
-    def save_to_file(self, file_path: str | Path, labels: Iterable[int] | None = None) -> Path:
-        """Write :meth:`to_html` to ``file_path``."""
-        return atomic_write_text(file_path, self.to_html(labels))
+    def as_html(
+        self,
+        labels: Iterable[int] | None = None,
+        predict_proba: bool = True,
+        show_predicted_value: bool = True,
+        **kwargs: Any,
+    ) -> str:
+        """``lime``'s ``as_html``: the page of :meth:`to_html`, self-contained.
+
+        ``labels`` are shown as bar charts (all explained by default), ``predict_proba`` adds
+        the class scores, ``show_predicted_value`` the value of a regression; ``show_table``
+        and ``show_all`` (tables) list the instance's values of the explained or all features.
+        """
+        unknown = set(kwargs) - {"show_table", "show_all"}
+        if unknown:
+            raise TypeError(f"as_html() got unexpected keyword arguments {sorted(unknown)}")
+        return self.to_html(
+            labels,
+            predict_proba=predict_proba,
+            show_predicted_value=show_predicted_value,
+            show_table=bool(kwargs.get("show_table", True)),
+            show_all=bool(kwargs.get("show_all", False)),
+        )
+
+    def show_in_notebook(
+        self,
+        labels: Iterable[int] | None = None,
+        predict_proba: bool = True,
+        show_predicted_value: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        """Show :meth:`as_html` in a Jupyter notebook (needs IPython, as ``lime`` does)."""
+        from IPython.display import HTML, display
+
+        display(HTML(self.as_html(labels, predict_proba, show_predicted_value, **kwargs)))
+
+    def save_to_file(
+        self,
+        file_path: str | Path,
+        labels: Iterable[int] | None = None,
+        predict_proba: bool = True,
+        show_predicted_value: bool = True,
+        **kwargs: Any,
+    ) -> Path:
+        """Write :meth:`as_html` to ``file_path`` (atomically); returns the path."""
+        html = self.as_html(labels, predict_proba, show_predicted_value, **kwargs)
+        return atomic_write_text(file_path, html)
 
 
 class ImageExplanation(Explanation):

@@ -45,10 +45,14 @@ class LimeImageExplainer(LimeExplainer):
         Width of the exponential kernel on the cosine distance (0.25 as in ``lime``).
     kernel:
         ``kernel(distances, kernel_width) -> weights``; LIME's exponential kernel by default.
+    verbose:
+        Print each fit's intercept, local prediction and the classifier's own score.
     feature_selection:
         How superpixels are chosen (see :func:`surrogate.lime.fit_surrogate`).
     random_state:
-        An integer makes every explanation a function of the image and the options only.
+        An integer makes every explanation a function of the image and the options only (our
+        own stream: the same seed gives other on/off patterns than ``lime``'s); a NumPy
+        ``Generator`` or ``RandomState`` is drawn from in turn.
     sampler:
         ``"qmc"`` (scrambled Sobol on/off patterns) or ``"random"`` (independent coin flips).
     class_names:
@@ -61,6 +65,7 @@ class LimeImageExplainer(LimeExplainer):
         self,
         kernel_width: float = 0.25,
         kernel: Callable[[np.ndarray, float], np.ndarray] | None = None,
+        verbose: bool = False,
         feature_selection: str = "auto",
         random_state: RandomState = None,
         sampler: str = "qmc",
@@ -73,6 +78,7 @@ class LimeImageExplainer(LimeExplainer):
             random_state=random_state,
             sampler=sampler,
             class_names=class_names,
+            verbose=verbose,
         )
 
     def explain_instance(
@@ -87,14 +93,18 @@ class LimeImageExplainer(LimeExplainer):
         batch_size: int | None = None,
         segmentation_fn: str | Callable[[np.ndarray], np.ndarray] | None = None,
         distance_metric: str = "cosine",
+        model_regressor: Any = None,
         random_seed: int | None = None,
+        progress_bar: bool = True,
     ) -> ImageExplanation:
         """Explain the classifier's scores of one image (H, W, 3), or (H, W) grey.
 
         ``classifier_fn`` maps a batch (n, H, W, 3) to (n, k) scores. ``segmentation_fn`` is
         ``"quickshift"`` (default), ``"slic"``, ``"felzenszwalb"`` or a function of the image
         returning an (H, W) integer label map; ``random_seed`` seeds quickshift's tie-breaking
-        (42, scikit-image's default, when not given).
+        (42, scikit-image's default, when not given). ``model_regressor`` replaces the weighted
+        ridge, as in ``lime``; ``progress_bar`` is accepted for ``lime``'s signature (progress
+        shows only over many black-box calls).
         """
         array = np.asarray(image)
         if array.ndim not in (2, 3):
@@ -110,6 +120,7 @@ class LimeImageExplainer(LimeExplainer):
             batch_size=batch_size,
             segmentation_fn=segmentation_fn,
             distance_metric=distance_metric,
+            model_regressor=model_regressor,
             random_seed=random_seed,
         )[0]
         return cast(ImageExplanation, explanation)
@@ -126,6 +137,7 @@ class LimeImageExplainer(LimeExplainer):
         batch_size: int | None = None,
         segmentation_fn: str | Callable[[np.ndarray], np.ndarray] | None = None,
         distance_metric: str = "cosine",
+        model_regressor: Any = None,
         random_seed: int | None = None,
     ) -> list[Explanation]:
         """Explain each of ``images`` (n, H, W, 3) or (n, H, W), pooling the classifier calls.
@@ -146,6 +158,7 @@ class LimeImageExplainer(LimeExplainer):
                 "distance_metric": distance_metric,
                 "random_seed": random_seed,
             },
+            model_regressor=model_regressor,
         )
 
     def inputs_without(

@@ -33,11 +33,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 from lime.discretize import (
     BaseDiscretizer,
     DecileDiscretizer,
     EntropyDiscretizer,
     QuartileDiscretizer,
+    StatsDiscretizer,
 )
 from scipy.special import ndtri
 from sklearn.preprocessing import StandardScaler
@@ -56,6 +58,7 @@ from training.blackbox import BlackBox, as_black_box
 from training.errors import InputError
 from training.tables import TableSchema
 
+_STATS_KEYS = ("means", "mins", "maxs", "stds", "feature_values", "feature_frequencies")
 _DISCRETIZERS = {
     "quartile": QuartileDiscretizer,
     "decile": DecileDiscretizer,
@@ -70,7 +73,9 @@ class LimeTabularExplainer(LimeExplainer):
     ----------
     training_data:
         (n, d) numeric array, or a pandas DataFrame, whose statistics define the
-        neighbourhoods. Numeric columns may hold missing values (NaN).
+        neighbourhoods. Numeric columns may hold missing values (NaN). A SciPy sparse matrix is
+        explained as ``lime`` explains one (never discretised; only the instance's non-zero
+        columns vary), but held dense: fine for hundreds of columns, not for a vocabulary.
     mode:
         ``"classification"`` (the black box returns class scores) or ``"regression"`` (one
         value per row).
@@ -81,6 +86,8 @@ class LimeTabularExplainer(LimeExplainer):
     categorical_features:
         Indices (or, for a DataFrame, names) of categorical columns. An array's categorical
         columns hold integer codes; a DataFrame's every non-numeric column is categorical too.
+        As in ``lime``, the attribute of that name lists the columns sampled by frequency:
+        every column once they are discretised.
     categorical_names:
         ``{column: [name of value 0, name of value 1, ...]}`` for readable categories (a
         DataFrame's categories are named by their values).
@@ -88,6 +95,9 @@ class LimeTabularExplainer(LimeExplainer):
         Width of the exponential kernel; ``0.75 * sqrt(d)`` by default.
     kernel:
         ``kernel(distances, kernel_width) -> weights``; LIME's exponential kernel by default.
+    verbose:
+        Print each fit's intercept, local prediction and the black box's own score (``lime``'s
+        ``Intercept``, ``Prediction_local``, ``Right``).
     class_names:
         Names of the black box's output columns.
     feature_selection:
@@ -95,12 +105,19 @@ class LimeTabularExplainer(LimeExplainer):
         ``"none"`` (see :func:`surrogate.lime.fit_surrogate`).
     discretize_continuous, discretizer:
         Discretise continuous columns with ``"quartile"``, ``"decile"`` or ``"entropy"`` bins or
-        a ``lime.discretize.BaseDiscretizer`` instance.
+        a ``lime.discretize.BaseDiscretizer`` instance (whose ``random_state`` seeds the
+        neighbours too, as in ``lime``: discretizers seeded differently give other neighbours).
     sample_around_instance:
         Without discretisation, centre continuous samples on the instance instead of the mean.
     random_state:
         An integer makes every explanation a function of the instance and the options only;
-        a ``numpy.random.Generator`` is drawn from in turn; ``None`` gives fresh randomness.
+        a ``numpy.random.Generator`` or ``RandomState`` is drawn from in turn; ``None`` gives
+        fresh randomness. The stream is our own: the same seed gives other neighbours than
+        ``lime``'s (numbers agree with ``lime`` to 1e-6 on the same neighbours).
+    training_data_stats:
+        ``lime``'s precomputed statistics instead of the training data's (``"means"``,
+        ``"mins"``, ``"maxs"``, ``"stds"``, ``"feature_values"``, ``"feature_frequencies"``
+        and optionally ``"bins"``), used when discretising.
     sampler:
         ``"qmc"`` (scrambled Sobol points, lower variance at the same cost) or ``"random"``
         (independent draws, as ``lime``); both draw every neighbour from LIME's distribution.
@@ -121,15 +138,24 @@ class LimeTabularExplainer(LimeExplainer):
         categorical_names: Mapping[int, Sequence[str]] | None = None,
         kernel_width: float | None = None,
         kernel: Callable[[np.ndarray, float], np.ndarray] | None = None,
+        verbose: bool = False,
         class_names: Sequence[str] | None = None,
         feature_selection: str = "auto",
         discretize_continuous: bool = True,
         discretizer: str | BaseDiscretizer = "quartile",
         sample_around_instance: bool = False,
         random_state: RandomState = None,
+        training_data_stats: Mapping[str, Any] | None = None,
         sampler: str = "qmc",
     ) -> None:
+        if training_data_stats:
+            self.validate_training_data_stats(training_data_stats)
+        self.training_data_stats = training_data_stats
         self.table_: TableSchema | None = None
+        self.sparse_ = scipy.sparse.issparse(training_data)
+        if self.sparse_:  # as lime: sparse data is never discretised
+            training_data = training_data.toarray()
+            discretize_continuous = False
         if isinstance(training_data, pd.DataFrame):
             self.table_, data = TableSchema.from_data(
                 training_data,
@@ -150,6 +176,7 @@ class LimeTabularExplainer(LimeExplainer):
             sampler=sampler,
             mode=mode,
             class_names=class_names,
+            verbose=verbose,
         )
         self.feature_names = (
             [str(i) for i in range(n_features)] if feature_names is None else list(feature_names)
@@ -158,27 +185,64 @@ class LimeTabularExplainer(LimeExplainer):
             raise InputError(
                 f"feature_names has {len(self.feature_names)} names for {n_features} columns"
             )
-        self.categorical_features = sorted(
-            {int(i) for i in (categorical_features if categorical_features is not None else ())}
-        )
-        outside = [i for i in self.categorical_features if not 0 <= i < n_features]
+        given = [int(i) for i in (categorical_features if categorical_features is not None else ())]
+        self._categorical = sorted(set(given))
+        outside = [i for i in self._categorical if not 0 <= i < n_features]
         if outside:
             raise InputError(f"categorical_features {outside} are not columns 0..{n_features - 1}")
+        # lime's meaning: the columns sampled by frequency (all of them once discretised).
+        self.categorical_features = list(range(n_features)) if discretize_continuous else given
         self.categorical_names = {int(k): list(v) for k, v in (categorical_names or {}).items()}
-        _check_missing(data, self.categorical_features, self.feature_names, discretize_continuous)
+        _check_missing(data, self._categorical, self.feature_names, discretize_continuous)
         self.missing_features_ = [int(c) for c in np.flatnonzero(np.isnan(data).any(axis=0))]
         self.discretize_continuous = discretize_continuous
         self.sample_around_instance = sample_around_instance
         self.n_features_ = n_features
+        seed = (
+            self.random_state
+            if isinstance(self.random_state, (int, np.random.RandomState))
+            else None
+        )
+        if discretize_continuous and training_data_stats:
+            discretizer = StatsDiscretizer(
+                data,
+                self._categorical,
+                self.feature_names,
+                labels=training_labels,
+                random_state=seed,
+                data_stats=training_data_stats,
+            )
+        elif (
+            isinstance(discretizer, BaseDiscretizer)
+            and discretize_continuous
+            and isinstance(discretizer.random_state, np.random.RandomState)
+        ):
+            # A discretizer seeded otherwise gives other neighbours, as in lime.
+            state = discretizer.random_state.get_state(legacy=False)
+            self._stream_key = (
+                array_key(state["state"]["key"]) + str(state["state"]["pos"]).encode()
+            )
         self.discretizer_ = (
-            self._make_discretizer(discretizer, data, training_labels)
+            self._make_discretizer(discretizer, data, training_labels, seed)
             if discretize_continuous
             else None
         )
         self._learn_statistics(data)
 
+    @property
+    def discretizer(self) -> BaseDiscretizer | None:
+        """The fitted discretizer (``lime``'s name), or None without discretisation."""
+        return self.discretizer_
+
+    @staticmethod
+    def validate_training_data_stats(training_data_stats: Mapping[str, Any]) -> None:
+        """Raise if ``training_data_stats`` lacks one of the keys ``lime`` requires."""
+        missing = sorted(set(_STATS_KEYS) - set(training_data_stats))
+        if missing:
+            raise InputError(f"Missing keys in training_data_stats. Details: {missing}")
+
     def _make_discretizer(
-        self, discretizer: str | BaseDiscretizer, data: np.ndarray, labels: Any
+        self, discretizer: str | BaseDiscretizer, data: np.ndarray, labels: Any, seed: Any
     ) -> BaseDiscretizer:
         if isinstance(discretizer, BaseDiscretizer):
             if np.isnan(data).any():
@@ -194,11 +258,10 @@ class LimeTabularExplainer(LimeExplainer):
             )
         if discretizer == "entropy" and labels is None:
             raise InputError("the entropy discretizer needs training_labels")
-        seed = self.random_state if isinstance(self.random_state, int) else None
         return _discretizer_with_missing(
             _DISCRETIZERS[discretizer],
             data,
-            self.categorical_features,
+            self._categorical,
             self.feature_names,
             labels,
             seed,
@@ -209,7 +272,7 @@ class LimeTabularExplainer(LimeExplainer):
         # What a removed feature becomes in a deletion curve: the training mean, or the most
         # frequent value of a categorical column.
         self.baseline_ = np.nanmean(data, axis=0)
-        for feature in self.categorical_features:
+        for feature in self._categorical:
             values, counts = np.unique(data[:, feature], return_counts=True)
             self.baseline_[feature] = values[np.argmax(counts)]
         scaler = StandardScaler(with_mean=False).fit(data)
@@ -219,26 +282,38 @@ class LimeTabularExplainer(LimeExplainer):
         if discretizer is not None:
             # Every column becomes categorical: its bin (or category) is what is sampled.
             self.sampled_features_ = list(range(self.n_features_))
-            table = discretizer.discretize(data)
         else:
-            self.sampled_features_ = list(self.categorical_features)
-            table = data
-        self.feature_values_: dict[int, np.ndarray] = {}
-        self.feature_frequencies_: dict[int, np.ndarray] = {}
+            self.sampled_features_ = list(self._categorical)
+        stats = self.training_data_stats if discretizer is not None else None
+        table = discretizer.discretize(data) if discretizer is not None and not stats else data
+        # lime's attributes (values as found, frequencies summing to 1), and sorted copies that
+        # the sampler searches.
+        self.feature_values: dict[int, list[Any]] = {}
+        self.feature_frequencies: dict[int, np.ndarray] = {}
+        self._values: dict[int, np.ndarray] = {}
+        frequencies: dict[int, np.ndarray] = {}
         for feature in self.sampled_features_:
-            tallies = sorted(collections.Counter(table[:, feature].tolist()).items())
-            values = np.array([value for value, _ in tallies], dtype=np.float64)
-            frequencies = np.array([count for _, count in tallies], dtype=np.float64)
-            self.feature_values_[feature] = values
-            self.feature_frequencies_[feature] = frequencies / frequencies.sum()
+            if stats:
+                found = list(stats["feature_values"][feature])
+                counts = np.asarray(stats["feature_frequencies"][feature], dtype=np.float64)
+            else:
+                tallies = sorted(collections.Counter(table[:, feature].tolist()).items())
+                found = [value for value, _ in tallies]
+                counts = np.array([count for _, count in tallies], dtype=np.float64)
+            self.feature_values[feature] = found
+            self.feature_frequencies[feature] = counts / counts.sum()
+            values = np.asarray(found, dtype=np.float64)
+            order = np.argsort(values, kind="stable")
+            self._values[feature] = values[order]
+            frequencies[feature] = self.feature_frequencies[feature][order]
             self.mean_[feature] = 0.0
             self.scale_[feature] = 1.0
         self._sampled = np.asarray(self.sampled_features_, dtype=np.intp)
         self._all_sampled = len(self._sampled) == self.n_features_
         self._continuous = np.setdiff1d(np.arange(self.n_features_), self._sampled)
-        self._categories = Categories([self.feature_frequencies_[f] for f in self._sampled])
+        self._categories = Categories([frequencies[f] for f in self._sampled])
         self._category_values = np.concatenate(
-            [self.feature_values_[f] for f in self._sampled] or [np.zeros(0)]
+            [self._values[f] for f in self._sampled] or [np.zeros(0)]
         )
         self._plan_sampling(discretizer)
 
@@ -259,7 +334,7 @@ class LimeTabularExplainer(LimeExplainer):
             stats[3] = 1.0
             for column, feature in zip(self._binned_columns, self._bin_features, strict=True):
                 start = self._categories.offsets[column]
-                bins = self.feature_values_[int(feature)].astype(np.intp)  # observed bins only
+                bins = self._values[int(feature)].astype(np.intp)  # observed bins only
                 for row, stat in enumerate(
                     (discretizer.mins, discretizer.maxs, discretizer.means, discretizer.stds)
                 ):
@@ -290,6 +365,7 @@ class LimeTabularExplainer(LimeExplainer):
         num_features: int = 10,
         num_samples: int = 5000,
         distance_metric: str = "euclidean",
+        model_regressor: Any = None,
     ) -> Explanation:
         """Explain the black box's scores of one row.
 
@@ -298,7 +374,8 @@ class LimeTabularExplainer(LimeExplainer):
         it returns); for an explainer built on a DataFrame it gets DataFrames when it was
         fitted on one or is a plain function. ``data_row`` is a row of numbers, or a Series,
         dict or one-row DataFrame of the table's columns. Labels ``labels`` are explained, or
-        the ``top_labels`` best scored ones.
+        the ``top_labels`` best scored ones. ``model_regressor`` (any scikit-learn regressor
+        whose ``fit`` takes ``sample_weight``) replaces the weighted ridge, as in ``lime``.
         """
         return self.explain_many(
             self._as_rows(data_row),
@@ -308,6 +385,7 @@ class LimeTabularExplainer(LimeExplainer):
             num_features=num_features,
             num_samples=num_samples,
             distance_metric=distance_metric,
+            model_regressor=model_regressor,
         )[0]
 
     def explain_many(
@@ -320,6 +398,7 @@ class LimeTabularExplainer(LimeExplainer):
         num_samples: int = 5000,
         distance_metric: str = "euclidean",
         batch_size: int | None = None,
+        model_regressor: Any = None,
     ) -> list[Explanation]:
         """Explain every row of ``X`` (m, d); the black box sees few calls of up to
         ``batch_size`` rows (65536 by default) that hold many rows' neighbours. Row i's
@@ -333,6 +412,7 @@ class LimeTabularExplainer(LimeExplainer):
             num_samples=num_samples,
             batch_size=batch_size,
             options={"distance_metric": distance_metric},
+            model_regressor=model_regressor,
         )
 
     def inputs_without(
@@ -370,6 +450,8 @@ class LimeTabularExplainer(LimeExplainer):
             return row
         if isinstance(row, (pd.Series, dict)):
             return row
+        if scipy.sparse.issparse(row):
+            row = row.toarray().reshape(-1)
         array = np.asarray(row)
         if array.ndim != 1:
             raise InputError(f"data_row must be one row (1-D), got shape {array.shape}")
@@ -378,6 +460,8 @@ class LimeTabularExplainer(LimeExplainer):
     def _check_instances(self, instances: Any) -> np.ndarray:
         if self.table_ is not None:
             rows = self.table_.encode(instances, what="rows to explain")
+        elif scipy.sparse.issparse(instances):
+            rows = _check_table(instances.toarray(), "rows to explain", missing_allowed=True)
         else:
             rows = _check_table(instances, "rows to explain", missing_allowed=True)
         if rows.shape[1] != self.n_features_:
@@ -409,7 +493,9 @@ class LimeTabularExplainer(LimeExplainer):
         distance_metric = options["distance_metric"]
         data, inverse = self._sample(instance, num_samples, rng)
         scaled = data
-        if not self._all_sampled:  # categorical-like columns are already on their scale
+        if self.sparse_:  # lime scales sparse rows by multiplying, without centring
+            scaled *= self.scale_
+        elif not self._all_sampled:  # categorical-like columns are already on their scale
             scaled -= self.mean_
             scaled /= self.scale_
         if distance_metric == "euclidean" and self._all_sampled:
@@ -476,13 +562,17 @@ class LimeTabularExplainer(LimeExplainer):
         data[0] = first
         data[0, sampled] = 1.0
         inverse[0] = instance
+        if self.sparse_:  # as lime: a sparse instance's zero columns stay zero
+            zero = valued[instance[valued] == 0]
+            data[1:, zero] = 0.0
+            inverse[1:, zero] = 0.0
         return data, inverse
 
     def _category_index(self, first: np.ndarray) -> np.ndarray:
         """Flat index of the instance's own value in each sampled column (-1 if unseen)."""
         index = np.full(len(self._sampled), -1, dtype=np.intp)
         for column, feature in enumerate(self._sampled):
-            values = self.feature_values_[int(feature)]
+            values = self._values[int(feature)]
             position = int(np.searchsorted(values, first[feature]))
             if position < len(values) and values[position] == first[feature]:
                 index[column] = self._categories.offsets[column] + position
@@ -493,7 +583,7 @@ class LimeTabularExplainer(LimeExplainer):
         names = list(self.feature_names)
         values = ["missing" if np.isnan(v) else f"{v:.2f}" for v in instance]
         binned = self.discretizer_.lambdas if self.discretizer_ is not None else {}
-        for feature in self.categorical_features:
+        for feature in self._categorical:
             if feature in binned:
                 continue
             code = int(instance[feature])
@@ -579,7 +669,7 @@ def _discretizer_with_missing(
     categorical: list[int],
     names: list[str],
     labels: Any,
-    seed: int | None,
+    seed: Any,
 ) -> BaseDiscretizer:
     """``cls`` fitted as ``lime`` fits it; a column with missing values gets the bins of its
     present values (fitted on them alone) and one more bin, last, for its missing ones.

@@ -33,6 +33,8 @@ class LimeTextExplainer(LimeExplainer):
         Width of the exponential kernel on 100 x cosine distance (25 as in ``lime``).
     kernel:
         ``kernel(distances, kernel_width) -> weights``; LIME's exponential kernel by default.
+    verbose:
+        Print each fit's intercept, local prediction and the classifier's own score.
     class_names:
         Names of the classifier's output columns.
     feature_selection:
@@ -44,7 +46,9 @@ class LimeTextExplainer(LimeExplainer):
     mask_string:
         What replaces a removed word when ``bow=False`` (``"UNKWORDZ"`` by default).
     random_state:
-        An integer makes every explanation a function of the text and the options only.
+        An integer makes every explanation a function of the text and the options only (our
+        own stream: the same seed removes other words than ``lime``'s); a NumPy ``Generator``
+        or ``RandomState`` is drawn from in turn.
     char_level:
         Treat every character as a token.
     sampler:
@@ -58,6 +62,7 @@ class LimeTextExplainer(LimeExplainer):
         self,
         kernel_width: float = 25,
         kernel: Callable[[np.ndarray, float], np.ndarray] | None = None,
+        verbose: bool = False,
         class_names: Sequence[str] | None = None,
         feature_selection: str = "auto",
         split_expression: str | Callable[[str], list[str]] = r"\W+",
@@ -74,6 +79,7 @@ class LimeTextExplainer(LimeExplainer):
             random_state=random_state,
             sampler=sampler,
             class_names=class_names,
+            verbose=verbose,
         )
         self.split_expression = split_expression
         self.bow = bow
@@ -89,11 +95,12 @@ class LimeTextExplainer(LimeExplainer):
         num_features: int = 10,
         num_samples: int = 5000,
         distance_metric: str = "cosine",
+        model_regressor: Any = None,
     ) -> Explanation:
         """Explain the classifier's scores of one document.
 
         ``classifier_fn`` maps a list of n strings to (n, k) scores (a function or an sklearn
-        pipeline).
+        pipeline). ``model_regressor`` replaces the weighted ridge, as in ``lime``.
         """
         return self.explain_many(
             [text_instance],
@@ -103,6 +110,7 @@ class LimeTextExplainer(LimeExplainer):
             num_features=num_features,
             num_samples=num_samples,
             distance_metric=distance_metric,
+            model_regressor=model_regressor,
         )[0]
 
     def explain_many(
@@ -115,6 +123,7 @@ class LimeTextExplainer(LimeExplainer):
         num_samples: int = 5000,
         distance_metric: str = "cosine",
         batch_size: int | None = None,
+        model_regressor: Any = None,
     ) -> list[Explanation]:
         """Explain each document, pooling the classifier calls (8192 strings each by default).
 
@@ -129,6 +138,7 @@ class LimeTextExplainer(LimeExplainer):
             num_samples=num_samples,
             batch_size=batch_size,
             options={"distance_metric": distance_metric},
+            model_regressor=model_regressor,
         )
 
     def inputs_without(

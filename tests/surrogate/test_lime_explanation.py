@@ -42,7 +42,7 @@ def test_lists_and_maps_agree(explanations):
     pairs = explanation.as_map()[1]
     assert [explanation.feature_names[f] for f, _ in pairs] == [n for n, _ in explanation.as_list()]
     assert [abs(w) for _, w in pairs] == sorted((abs(w) for _, w in pairs), reverse=True)
-    assert set(explanation.score) == set(explanation.intercept) == {1}
+    assert set(explanation.scores) == set(explanation.intercept) == {1}
     with pytest.raises(KeyError, match=r"label 0 was not explained; explained labels: \[1\]"):
         explanation.as_list(0)
 
@@ -54,7 +54,7 @@ def test_json_round_trip_is_exact_and_strict(explanations):
     assert again == explanations[3]
     assert again.to_json() == text
     assert again.as_list() == explanations[3].as_list()
-    assert again.score == explanations[3].score
+    assert again.scores == explanations[3].scores
 
 
 def test_text_explanation_round_trips_and_highlights_its_words():
@@ -124,8 +124,8 @@ def _fake_explanation(rng) -> Explanation:
         predict_proba=np.array([0.5, 0.5]),
         local_exp={1: pairs},
         intercept={1: 0.0},
-        score={1: 1.0},
-        local_pred={1: 0.5},
+        scores={1: 1.0},
+        local_preds={1: 0.5},
     )
 
 

@@ -116,7 +116,7 @@ def test_a_model_that_reads_one_category_gets_its_weight(titanic):
     assert name == "sex=female"
     assert weight == pytest.approx(0.8, abs=0.02)
     assert all(abs(w) < 0.02 for _, w in rest)
-    assert explanation.score[1] > 0.99
+    assert explanation.scores[1] > 0.99
 
 
 def test_regression_on_a_dataframe(titanic):

@@ -37,11 +37,11 @@ def test_linear_regression_black_box_recovers_true_signs_and_order(sampler):
     explanation = explainer.explain_instance(
         X[0], lambda rows: rows @ WEIGHTS, num_features=5, num_samples=3000
     )
-    weights = dict(explanation.as_map()[0])
+    weights = dict(explanation.as_map()[1])
     expected = WEIGHTS * explainer.scale_  # the surrogate reads standardised features
-    assert [f for f, _ in explanation.as_map()[0]] == list(np.argsort(-np.abs(expected)))
+    assert [f for f, _ in explanation.as_map()[1]] == list(np.argsort(-np.abs(expected)))
     np.testing.assert_allclose([weights[f] for f in range(5)], expected, rtol=0.01)
-    assert explanation.score[0] > 0.999
+    assert explanation.scores[1] > 0.999
 
 
 def test_logistic_classifier_recovers_signs_and_order_of_its_weights():
@@ -64,7 +64,7 @@ def test_discretised_weights_point_the_way_the_model_does():
     row = np.quantile(X, 0.9, axis=0)
     explainer = LimeTabularExplainer(X, mode="regression", random_state=0)
     explanation = explainer.explain_instance(row, lambda rows: rows @ WEIGHTS, num_features=5)
-    weights = dict(explanation.as_map()[0])
+    weights = dict(explanation.as_map()[1])
     assert np.array_equal(np.sign([weights[f] for f in range(5)]), np.sign(WEIGHTS))
     assert explanation.as_list()[0][0] == f"0 > {np.quantile(X[:, 0], 0.75):.2f}"
 
