@@ -333,10 +333,26 @@ def load_dissection(path: str | Path) -> dict[str, DissectionResult]:
         path = path / "dissection.json"
     if not path.is_file():
         raise InputError(f"{path} does not exist; expected a dissection.json or its run folder")
-    record = json.loads(path.read_text(encoding="utf-8"))
-    if record.get("format") != FORMAT:
-        raise InputError(f"{path} is not a seethrough dissection (format {record.get('format')!r})")
-    return {name: DissectionResult.from_dict(layer) for name, layer in record["layers"].items()}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path} is not valid JSON ({err}); expected a dissection.json") from err
+    found = record.get("format") if isinstance(record, dict) else None
+    if found != FORMAT:
+        raise InputError(f"{path} is not a seethrough dissection (format {found!r})")
+    try:
+        return {name: DissectionResult.from_dict(layer) for name, layer in record["layers"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise InputError(f"{path} is an incomplete or damaged dissection: {err!r}") from err
+
+
+def checkpoint_files(checkpoint: str | Path, world: int = 1) -> list[Path]:
+    """The files in which a dissection over ``world`` processes keeps its progress, given the
+    ``checkpoint`` path it was passed: that path itself, or one file per rank beside it."""
+    path = Path(checkpoint)
+    if world == 1:
+        return [path]
+    return [path.with_name(f"{path.name}.rank{rank}-of-{world}") for rank in range(world)]
 
 
 class Segmentation:
@@ -544,11 +560,9 @@ class _DissectionRun:
         distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if distributed else 0
         self.world = dist.get_world_size() if distributed else 1
-        self.checkpoint = None if checkpoint is None else Path(checkpoint)
-        if self.checkpoint is not None and self.world > 1:
-            self.checkpoint = self.checkpoint.with_name(
-                f"{self.checkpoint.name}.rank{self.rank}-of-{self.world}"
-            )
+        self.checkpoint = (
+            None if checkpoint is None else checkpoint_files(checkpoint, self.world)[self.rank]
+        )
         self.checkpoint_interval = checkpoint_interval
         self.fingerprint = json.dumps(
             {

@@ -1,11 +1,12 @@
 """The command-line family: ``python -m training|surrogate|gan_dissect <command> ...``.
 
-Every command that produces results takes the same four options, ``--config FILE.yaml``,
-``--out FOLDER``, ``--seed N`` and ``--device auto|cpu|cuda[:N]``, and writes into one run
-folder (see :mod:`training.runs`). A config file's keys are the command's long option names
-(``num_samples`` or ``num-samples``); options given on the command line win over the file,
-the file wins over the built-in defaults. Commands are imported only when chosen, so ``--help``
-is quick.
+Every command that produces results takes the same options, ``--config FILE.yaml``,
+``--out FOLDER``, ``--overwrite``, ``--seed N`` and ``--device auto|cpu|cuda[:N]``, and writes
+into one run folder (see :mod:`training.runs`; an existing run there is replaced only with
+``--overwrite``). A config file's keys are the command's long option names (``num_samples`` or
+``num-samples``); options given on the command line win over the file, the file wins over the
+built-in defaults, and a value of the wrong type is one error naming the file and the key.
+Commands are imported only when chosen, so ``--help`` is quick.
 
 A command module provides ``add_arguments(parser)`` and ``run(args, run_folder)`` (kind
 ``"run"``), ``run(args)`` (kind ``"plain"``, no run folder), or ``main(argv) -> int`` (kind
@@ -26,6 +27,7 @@ from typing import Any, Literal
 import yaml
 
 from training.errors import ConfigError, SeethroughError
+from training.runs import Terminated
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,9 @@ def run_cli(
     except KeyboardInterrupt:
         print(f"{prog} {spec.name}: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except Terminated as stop:
+        print(f"{prog} {spec.name}: terminated (SIGTERM); nothing was written", file=sys.stderr)
+        return int(stop.code or 143)
 
 
 def parse_command_args(
@@ -100,7 +105,12 @@ def _add_common_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         "--out",
         type=Path,
         default=Path("runs") / name,
-        help="run folder to write (JSON, PNG, index.html); replaced only when the run finishes",
+        help="run folder to write (JSON, PNG, index.html); it appears when the run finishes",
+    )
+    common.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier run at --out (only if it holds nothing but that run's files)",
     )
     common.add_argument("--seed", type=int, default=0, help="seed for every random choice")
     common.add_argument(
@@ -119,15 +129,50 @@ def load_config(path: str | Path, parser: argparse.ArgumentParser) -> dict[str, 
         raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
     if not isinstance(values, dict):
         raise ConfigError(f"config file {path} must hold a mapping of option names to values")
-    known = {action.dest for action in parser._actions if action.dest != "help"}
+    actions = {action.dest: action for action in parser._actions if action.dest != "help"}
     config = {str(key).replace("-", "_"): value for key, value in values.items()}
-    unknown = sorted(set(config) - known)
+    unknown = sorted(set(config) - set(actions))
     if unknown:
         raise ConfigError(
             f"config file {path} has unknown option(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(known - {'config'}))}"
+            f"known: {', '.join(sorted(set(actions) - {'config'}))}"
         )
-    return config
+    return {key: _config_value(path, key, value, actions[key]) for key, value in config.items()}
+
+
+def _config_value(path: Path, key: str, value: Any, action: argparse.Action) -> Any:
+    """``value`` as the option's own type, or one error naming the file, the key and the type."""
+    if value is None:
+        return None
+    wanted = action.type
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        wanted = bool
+    try:
+        if wanted is bool and not isinstance(value, bool):
+            raise ValueError
+        if wanted in (int, float):
+            number = isinstance(value, (str, int, float)) and not isinstance(value, bool)
+            if not number or (
+                wanted is int and isinstance(value, float) and not value.is_integer()
+            ):
+                raise ValueError
+            value = wanted(value)
+        elif wanted is not bool and callable(wanted) and isinstance(value, (str, int, float)):
+            value = wanted(value if isinstance(value, str) else str(value))
+    except (TypeError, ValueError, argparse.ArgumentTypeError, SeethroughError) as err:
+        detail = (
+            f" ({err})" if isinstance(err, (argparse.ArgumentTypeError, SeethroughError)) else ""
+        )
+        raise ConfigError(
+            f"config file {path}: {key}: {value!r} is not a valid "
+            f"{getattr(wanted, '__name__', 'value')}{detail}"
+        ) from err
+    if action.choices is not None and value not in action.choices:
+        raise ConfigError(
+            f"config file {path}: {key}: {value!r} is not one of "
+            f"{', '.join(map(str, action.choices))}"
+        )
+    return value
 
 
 def _run_in_folder(module: ModuleType, args: argparse.Namespace) -> int:
@@ -135,8 +180,8 @@ def _run_in_folder(module: ModuleType, args: argparse.Namespace) -> int:
     from training.seeding import seed_everything
 
     seed_everything(args.seed)
-    config = {k: v for k, v in vars(args).items() if k not in ("config",)}
-    with RunFolder(args.out, config=config, seed=args.seed) as run:
+    config = {k: v for k, v in vars(args).items() if k not in ("config", "overwrite")}
+    with RunFolder(args.out, config=config, seed=args.seed, overwrite=args.overwrite) as run:
         module.run(args, run)
     page = Path(args.out) / "index.html"
     print(f"wrote {page if page.is_file() else args.out}")
@@ -153,7 +198,8 @@ def _print_overview(prog: str, description: str, commands: Sequence[CommandSpec]
         print(f"\n'{prog} <command> --help' explains a command's options.")
         if any(spec.kind == "run" for spec in commands):
             print(
-                "Commands that write results take --config, --out, --seed and --device; "
+                "Commands that write results take --config, --out, --overwrite, --seed and "
+                "--device; "
                 "each writes a run folder with JSON, PNG and index.html."
             )
     else:

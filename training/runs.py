@@ -3,23 +3,30 @@
 A run is prepared in a hidden sibling folder and moved into place only when it finished, so an
 interrupted or failed run leaves the previous result (or nothing) at ``out``, never a mix.
 Each run folder holds ``run.json``: the resolved configuration, the seed, the exact command, the
-package versions and the wall time, beside whatever the command wrote.
+package versions, the wall time and the list of files the run wrote, beside those files.
+A run never deletes what it did not write: see :class:`RunFolder` for ``--overwrite``, the lock
+that keeps two runs off one folder, and the clean-up of interrupted runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as _dt
+import errno
+import fcntl
+import hashlib
 import json
 import math
 import os
 import platform
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
-import uuid
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -27,6 +34,8 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+
+from training.errors import SeethroughError
 
 RUN_FILE = "run.json"
 _PACKAGES = (
@@ -108,6 +117,14 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, dumps_json(obj))
 
 
+class RunFolderBusy(SeethroughError, RuntimeError):
+    """Another run is writing the same output folder right now."""
+
+
+class Terminated(SystemExit):
+    """A run was stopped by SIGTERM; its staging folder has been removed."""
+
+
 class RunFolder:
     """A folder that receives one command's outputs and appears at ``out`` only when complete.
 
@@ -117,9 +134,17 @@ class RunFolder:
             run.write_json("results.json", results)
             save_png(image, run.path("grid.png"))
 
-    Inside the block every path points into a staging folder next to ``out``. On a clean exit
-    ``run.json`` is added and the staging folder replaces ``out``; on an exception (or Ctrl-C)
-    the staging folder is deleted and ``out`` is left as it was.
+    Inside the block every path points into a hidden staging folder next to ``out``. On a clean
+    exit ``run.json`` (with a list of the files the run wrote) is added and the staging folder
+    takes the place of ``out`` in one atomic exchange; on an exception, Ctrl-C or SIGTERM the
+    staging folder is deleted and ``out`` is left as it was.
+
+    A run never destroys what it did not create: an existing ``out`` that holds anything is
+    refused unless ``overwrite`` is true, and even then it is replaced only when it is an
+    earlier run whose files are all the ones that run wrote (a file added or edited since is
+    named in the refusal). A lock file beside ``out`` makes a second run on the same ``out``
+    fail at once instead of racing the first; staging folders left by a killed run are removed
+    by the next run on that ``out``.
     """
 
     def __init__(
@@ -129,13 +154,17 @@ class RunFolder:
         config: Mapping[str, Any] | None = None,
         seed: int | None = None,
         command: list[str] | None = None,
+        overwrite: bool = False,
     ) -> None:
-        self.out = Path(out)
+        self.out = Path(os.path.abspath(out))  # "--out ." names a folder too
         self.config = dict(config or {})
         self.seed = seed
         self.command = list(sys.argv) if command is None else list(command)
+        self.overwrite = overwrite
         self.extra: dict[str, Any] = {}
         self._staging: Path | None = None
+        self._lock: _OutLock | None = None
+        self._previous_sigterm: Any = None
         self._started = 0.0
 
     @property
@@ -168,11 +197,24 @@ class RunFolder:
             self.extra["preview"] = preview
 
     def __enter__(self) -> RunFolder:
-        _check_replaceable(self.out)
+        if self.out.is_symlink() or (self.out.exists() and not self.out.is_dir()):
+            raise FileExistsError(
+                f"output path {self.out} exists and is not a folder; choose another --out"
+            )
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        self._staging = Path(
-            tempfile.mkdtemp(prefix=f".{self.out.name}.staging-", dir=self.out.parent)
-        )
+        self._lock = _OutLock.acquire(self.out)
+        try:
+            remove_stale_staging(self.out)
+            check_replaceable(self.out, overwrite=self.overwrite)
+            self._staging = Path(
+                tempfile.mkdtemp(
+                    prefix=f"{_staging_prefix(self.out)}{os.getpid()}-", dir=self.out.parent
+                )
+            )
+            self._previous_sigterm = _raise_on_sigterm()
+        except BaseException:
+            self._release()
+            raise
         self._started = time.perf_counter()
         return self
 
@@ -186,22 +228,43 @@ class RunFolder:
         self._staging = None
         if staging is None:
             return
-        if exc_type is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-            return
-        record = {
-            "command": display_command(self.command),
-            "argv": self.command,
-            "cwd": os.getcwd(),
-            "seed": self.seed,
-            "config": self.config,
-            "versions": package_versions(),
-            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "wall_time_s": round(time.perf_counter() - self._started, 3),
-            **self.extra,
-        }
-        atomic_write_json(staging / RUN_FILE, record)
-        _replace_folder(staging, self.out)
+        # a SIGTERM now waits until the folder is in place or gone, then acts as it would have
+        blocked = _block_sigterm()
+        try:
+            if exc_type is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+                return
+            record = {
+                "command": display_command(self.command),
+                "argv": self.command,
+                "cwd": os.getcwd(),
+                "seed": self.seed,
+                "config": self.config,
+                "versions": package_versions(),
+                "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "wall_time_s": round(time.perf_counter() - self._started, 3),
+                **self.extra,
+                "files": file_digests(staging),
+            }
+            atomic_write_json(staging / RUN_FILE, record)
+            try:  # files may have been added to out while the run was working
+                check_replaceable(self.out, overwrite=self.overwrite)
+            except FileExistsError as err:
+                kept = self.out.with_name(f"{self.out.name}.new-{os.getpid()}")
+                os.replace(staging, kept)
+                raise FileExistsError(f"{err}; this run's results are in {kept}") from None
+            _exchange_into_place(staging, self.out)
+        finally:
+            self._release()
+            _unblock_sigterm(blocked)
+
+    def _release(self) -> None:
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 def display_command(argv: list[str]) -> str:
@@ -220,26 +283,222 @@ def display_command(argv: list[str]) -> str:
     return shlex.join(argv)
 
 
-def _check_replaceable(out: Path) -> None:
-    """Refuse to overwrite anything but an earlier run (or an empty folder) at ``out``."""
+def file_digests(folder: str | Path) -> dict[str, str]:
+    """SHA-256 of every file inside ``folder`` (``run.json`` aside), by path relative to it.
+
+    ``run.json`` keeps this list so that a later ``--overwrite`` can tell the files a run wrote
+    from files added or edited since, which it never deletes.
+    """
+    folder = Path(folder)
+    digests = {}
+    for parent, folders, files in os.walk(folder):  # symlinked folders are listed, not entered
+        for name in files + [f for f in folders if (Path(parent) / f).is_symlink()]:
+            path = Path(parent) / name
+            relative = path.relative_to(folder).as_posix()
+            if relative != RUN_FILE:
+                digests[relative] = (
+                    "symlink"
+                    if path.is_symlink()
+                    else hashlib.sha256(path.read_bytes()).hexdigest()
+                )
+    return dict(sorted(digests.items()))
+
+
+def check_replaceable(out: str | Path, *, overwrite: bool = False) -> None:
+    """Raise :class:`FileExistsError` unless a run may write ``out``.
+
+    A missing or empty folder may always be written. An earlier run may be replaced only with
+    ``overwrite`` and only when every file in it is one that run wrote, unchanged; anything else
+    (a folder of other files, a file added to or edited in a run) is refused with the files named.
+    """
+    out = Path(out)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise FileExistsError(f"output path {out} exists and is not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not (out / RUN_FILE).is_file():
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    record_path = out / RUN_FILE
+    if not record_path.is_file():
         raise FileExistsError(
-            f"output folder {out} already holds files that are not a seethrough run "
-            f"(no {RUN_FILE}); choose another --out or empty it"
+            f"output folder {out} already holds files that are not a seethrough run (no "
+            f"{RUN_FILE}: {_few_names(p.name for p in sorted(out.iterdir()))}); choose another "
+            "--out or empty it"
+        )
+    if not overwrite:
+        raise FileExistsError(
+            f"output folder {out} already holds a finished run; pass --overwrite to replace it "
+            "or choose another --out"
+        )
+    try:
+        written = json.loads(record_path.read_text(encoding="utf-8")).get("files")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        written = None
+    if not isinstance(written, dict):
+        raise FileExistsError(
+            f"output folder {out} holds a run whose {RUN_FILE} does not list its files (an older "
+            "seethrough wrote it), so --overwrite cannot tell them from yours; delete it yourself "
+            "or choose another --out"
+        )
+    found = file_digests(out)
+    foreign = sorted(name for name, digest in found.items() if written.get(name) != digest)
+    if foreign:
+        raise FileExistsError(
+            f"--overwrite refused: {out} holds files the earlier run did not write or that were "
+            f"changed since ({_few_names(foreign)}); move them away or choose another --out"
         )
 
 
-def _replace_folder(new: Path, out: Path) -> None:
-    """Move ``new`` to ``out``; an existing ``out`` is moved aside first and then deleted."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(out, old)
-    os.replace(new, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def remove_stale_staging(out: str | Path) -> list[Path]:
+    """Delete the staging folders of runs on ``out`` whose process is gone; returns them."""
+    out = Path(out)
+    prefix = _staging_prefix(out)
+    removed: list[Path] = []
+    if not out.parent.is_dir():
+        return removed
+    for path in out.parent.iterdir():
+        if not path.name.startswith(prefix):
+            continue
+        pid = path.name[len(prefix) :].partition("-")[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _staging_prefix(out: Path) -> str:
+    return f".{out.name}.staging-"
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process holds the lock, so no folder of its own is in use
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _few_names(names: Any, limit: int = 5) -> str:
+    names = list(names)
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+class _OutLock:
+    """An exclusive ``flock`` on ``.NAME.lock`` beside ``out``, held for a whole run.
+
+    The kernel releases it when the process dies, however it dies, so a killed run never
+    blocks the next one. The file is removed on release; whoever locked a file that was
+    removed meanwhile tries again on the new one.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self.fd = fd
+
+    @classmethod
+    def acquire(cls, out: Path) -> _OutLock:
+        path = out.with_name(f".{out.name}.lock")
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+                os.close(fd)
+                raise RunFolderBusy(
+                    f"another run (process {holder}) is writing {out} now; wait for it to "
+                    "finish or choose another --out"
+                ) from None
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                return cls(path, fd)
+            os.close(fd)
+
+    def release(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        os.close(self.fd)
+
+
+def _raise_on_sigterm() -> Any:
+    """Turn SIGTERM into :class:`Terminated` while a run is open, so that it cleans up.
+
+    Only in the main thread and only over the default action (which would leave the staging
+    folder behind); returns the handler to put back, or None when none was installed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    return signal.SIG_DFL
+
+
+def _block_sigterm() -> bool:
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    return True
+
+
+def _unblock_sigterm(blocked: bool) -> None:
+    if blocked:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange_into_place(new: Path, out: Path) -> None:
+    """Put the folder ``new`` at ``out``; an earlier ``out`` is swapped out and deleted.
+
+    On Linux the swap is one ``renameat2(RENAME_EXCHANGE)``, so a reader sees the old folder or
+    the new one, never none; elsewhere the old folder is moved aside first.
+    """
+    if not out.exists():
+        os.replace(new, out)
+        return
+    if not _rename_exchange(new, out):
+        aside = new.with_name(f"{new.name}-old")
+        os.replace(out, aside)
+        os.replace(new, out)
+        new = aside
+    shutil.rmtree(new, ignore_errors=True)  # it holds the earlier run now
+
+
+def _rename_exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically; False where the system or file system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(error, os.strerror(error), str(b))
 
 
 def read_run(folder: str | Path) -> dict[str, Any]:

@@ -26,6 +26,7 @@ import torch
 from gan_dissect.dissection import (
     DissectionResult,
     Segmentation,
+    checkpoint_files,
     dissect_layers,
     latent_shape,
     latents,
@@ -37,7 +38,7 @@ from gan_dissect.hooks import trace_many
 from gan_dissect.report import safe_name, write_report
 from training.devices import resolve_device
 from training.errors import ConfigError
-from training.runs import RunFolder, display_command
+from training.runs import RunFolder, Terminated, display_command
 
 SHIPPED = "shipped"
 
@@ -135,10 +136,17 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
             results = dissect_layers(generator, segmenter, layers, checkpoint=checkpoint, **options)
         else:
             results = _dissect_in_processes(args, layers, options, checkpoint, device)
-    except KeyboardInterrupt:
-        if checkpoint is not None:
+    except (KeyboardInterrupt, Terminated):
+        saved = [] if checkpoint is None else checkpoint_files(checkpoint, args.processes)
+        if saved and all(path.is_file() for path in saved):
             print(
                 f"progress is saved in {checkpoint}; run the same command again to resume",
+                file=sys.stderr,
+            )
+        elif saved:
+            print(
+                "no progress was saved yet (the first checkpoint comes after "
+                f"--checkpoint-interval {args.checkpoint_interval:g} s)",
                 file=sys.stderr,
             )
         raise
@@ -160,9 +168,9 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     run_folder.describe(
         "GAN dissection", summarise(results), preview=_preview(run_folder.root, results)
     )
-    if checkpoint is not None:
-        for path in checkpoint.parent.glob(f"{checkpoint.name}*"):
-            path.unlink()
+    if checkpoint is not None:  # exactly the files the dissection wrote, nothing else nearby
+        for path in checkpoint_files(checkpoint, args.processes):
+            path.unlink(missing_ok=True)
 
 
 def _preview(folder: Path, results: dict[str, DissectionResult]) -> str | None:
@@ -290,6 +298,12 @@ def _dissect_options(
     }
 
 
+# options that change where and how a run is written or shown, never its numbers
+_OPTIONS_THAT_LEAVE_NUMBERS_ALONE = frozenset(
+    ["out", "overwrite", "config", "checkpoint", "checkpoint_interval", "report_units", "device"]
+)
+
+
 def _checkpoint_path(
     args: argparse.Namespace, generator: torch.nn.Module, segmenter: Any
 ) -> Path | None:
@@ -298,11 +312,7 @@ def _checkpoint_path(
     if args.checkpoint != "auto":
         return Path(args.checkpoint)
     # named after everything that shapes the numbers, so other settings never collide with it
-    key = {
-        k: v
-        for k, v in vars(args).items()
-        if k not in ("out", "config", "checkpoint", "checkpoint_interval", "report_units", "device")
-    }
+    key = {k: v for k, v in vars(args).items() if k not in _OPTIONS_THAT_LEAVE_NUMBERS_ALONE}
     key["models"] = [model_digest(generator), model_digest(segmenter)]
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
     out = Path(args.out)

@@ -4,6 +4,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import torch
 
 from gan_dissect.__main__ import COMMANDS, main
@@ -79,3 +80,47 @@ def test_import_paths_name_classes_factories_or_the_model_itself():
     assert command._takes_no_arguments(LampScenes) is True
     assert command._takes_no_arguments(lambda images: images) is False
     assert command._takes_no_arguments(lambda images=None: images) is True
+
+
+def test_a_finished_dissection_deletes_exactly_its_own_checkpoint(tmp_path):
+    keep = {"prog_notes.txt": "my notes", "program.py": "print('mine')\n", "prog.bak": "old"}
+    for name, text in keep.items():
+        (tmp_path / name).write_text(text)
+    argv = [
+        "dissect", "--config", str(ROOT / "configs" / "dissect_synthetic.yaml"),
+        "--num-samples", "100", "--report-units", "1", "--checkpoint-interval", "0",
+        "--checkpoint", str(tmp_path / "prog"), "--out", str(tmp_path / "run"),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    assert {p.name: p.read_text() for p in tmp_path.iterdir() if p.is_file()} == keep
+    assert command.checkpoint_files(tmp_path / "prog", 2) == [
+        tmp_path / "prog.rank0-of-2",
+        tmp_path / "prog.rank1-of-2",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", r"dissection\.json is not valid JSON \(Expecting property name"),
+        ("[1, 2]", r"dissection\.json is not a seethrough dissection \(format None\)"),
+        (b"\xff\xfe\x00garbage", r"dissection\.json is not valid JSON"),
+    ],
+)
+def test_a_dissection_file_that_does_not_parse_is_one_line(tmp_path, capsys, text, message):
+    folder = tmp_path / "dissection"
+    folder.mkdir()
+    path = folder / "dissection.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    out = tmp_path / "out"
+    argv = [
+        "ablate",
+        "--generator", "gan_dissect.synthetic:DrawnLampScenes",
+        "--segmenter", "gan_dissect.synthetic:PaletteSegmenter",
+        "--layer", "layer2", "--ranking", "iou", "--dissection", str(folder), "--out", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert re.search(message, error), error
+    assert not out.exists()
