@@ -69,8 +69,9 @@ class SeethroughCLI(LightningCLI):
         hparams = dict(checkpoint.get("hyper_parameters") or {})
         model = self.config[subcommand].get("model")
         configured = model.get("class_path") if model is not None else None
-        if "_class_path" in hparams:  # LightningCLI would build this class: allowed ones only
-            model_class(hparams["_class_path"], allowed=(configured,) if configured else ())
+        for key in ("_class_path", "class_path"):  # LightningCLI would build it: allowed only
+            if key in hparams:
+                model_class(str(hparams[key]), allowed=(configured,) if configured else ())
         if not hparams or model is None or "class_path" not in model:
             return
         given = model.get("init_args")

@@ -140,7 +140,10 @@ def test_ckpt_path_urls_are_refused_before_anything_is_fetched(
     assert f"--ckpt_path {url} is a URL; seethrough loads checkpoints from local files" in error
 
 
-def test_ckpt_path_hyper_parameters_naming_a_function_are_refused(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("key", ["_class_path", "class_path"])
+def test_ckpt_path_hyper_parameters_naming_a_function_are_refused(
+    tmp_path, monkeypatch, capsys, key
+):
     from training.__main__ import main
 
     monkeypatch.chdir(tmp_path)
@@ -150,7 +153,7 @@ def test_ckpt_path_hyper_parameters_naming_a_function_are_refused(tmp_path, monk
         {
             "state_dict": {},
             "hyper_parameters": {
-                "_class_path": "training.runs.atomic_write_text",
+                key: "training.runs.atomic_write_text",
                 "path": str(target),
                 "text": "import os\n",
             },
