@@ -259,26 +259,24 @@ def _disagreements(
     for classes, each with both predictions; for scores, the largest differences."""
     X_test = data.model_rows(test)
     tree = surrogate.predict(X_test)
+    model = surrogate.black_box_predictions(X_test, box)
     rows: list[dict[str, Any]]
-    scores = box(data.X[test])
     if surrogate.task_ == "classification":
-        names = output_names or [str(label) for label in surrogate.classes_]
-        model_class = scores.argmax(axis=1) if scores.shape[1] > 1 else (scores[:, 0] > 0.5)
-        tree_class = np.searchsorted(surrogate.classes_, tree)
-        order = np.flatnonzero(tree_class != model_class)
+        labels = [str(label) for label in surrogate.classes_]
+        name = dict(zip(labels, output_names or labels, strict=True))
+        order = np.flatnonzero(tree != model)
         rows = [
             {
                 "row": data.row_name(int(test[i])),
-                "black_box": names[int(model_class[i])],
-                "surrogate": names[int(tree_class[i])],
+                "black_box": name[str(model[i])],
+                "surrogate": name[str(tree[i])],
             }
             for i in order
         ]
     else:
-        values = scores[:, 0] if scores.shape[1] == 1 else scores.mean(axis=1)
+        values = model if model.ndim == 1 else model.mean(axis=1)
         tree_values = tree if tree.ndim == 1 else tree.mean(axis=1)
-        gap = np.abs(values - tree_values)
-        order = np.argsort(-gap, kind="stable")
+        order = np.argsort(-np.abs(values - tree_values), kind="stable")
         rows = [
             {
                 "row": data.row_name(int(test[i])),

@@ -266,6 +266,18 @@ class TreeSurrogate(BaseEstimator):
         box = self._box(black_box)
         return self._agreement(codes, box(X if _is_frame(X) else codes), box)
 
+    def black_box_predictions(self, X: Any, black_box: Any) -> np.ndarray:
+        """What ``black_box`` predicts for ``X``, read as the tree reads it in ``fit``: class
+        labels of ``classes_`` (classification) or scores (regression), comparable with
+        :meth:`predict` row by row."""
+        check_is_fitted(self, "tree_")
+        codes = self._codes(X)
+        box = self._box(black_box)
+        predictions = self._box_predictions(box(X if _is_frame(X) else codes), box)
+        if self.task_ == "classification":
+            return np.asarray(self.classes_[predictions])
+        return predictions
+
     def accuracy_on(self, X: Any, y: Any) -> float:
         """Accuracy (R^2 for regression) of the tree on true labels ``y``; a label that is
         not among ``classes_`` is an :class:`InputError` that names it."""

@@ -99,6 +99,9 @@ def test_a_frame_and_a_pipeline_give_the_tree_of_the_same_rows_encoded_by_hand()
         from_codes = direct.predict(direct.table_.encode(frame.iloc[:50]))
     assert np.array_equal(direct.predict(frame.iloc[:50]), from_codes)
     assert direct.score(frame, pipeline) == by_hand.score(_by_hand(frame), decoding_model)
+    said = direct.black_box_predictions(frame, pipeline)
+    assert np.array_equal(said, pipeline.predict(frame))
+    assert np.mean(direct.predict(frame) == said) == direct.score(frame, pipeline)
 
 
 def test_a_numeric_frame_gives_the_tree_of_the_same_array():
