@@ -8,13 +8,20 @@ Fast and reproducible, with ``lime``'s interface: switching is an import::
     explanation = explainer.explain_instance(x, model.predict_proba, num_features=5)
     explanation.as_list()
 
-- :class:`LimeTabularExplainer`, :class:`LimeImageExplainer`, :class:`LimeTextExplainer`:
-  ``explain_instance(instance, predict_fn, ...)`` and ``explain_many(instances, predict_fn,
-  ...)``, which scores many instances' neighbours in few large black-box calls.
+- :class:`LimeTabularExplainer`, :class:`LimeImageExplainer`, :class:`LimeTextExplainer`,
+  :class:`RecurrentTabularExplainer`: ``explain_instance(instance, predict_fn, ...)`` and
+  ``explain_many(instances, predict_fn, ...)``, which scores many instances' neighbours in few
+  large black-box calls.
 - :func:`fit_surrogate` / :class:`LimeBase`: the weighted-ridge engine on given neighbours,
   weights and labels (numbers equal to ``lime``'s).
-- :class:`Explanation` / :class:`ImageExplanation`: ``as_list``, ``as_map``, ``score``,
-  ``local_pred``, ``intercept``, ``to_json`` / ``from_json``, ``to_html``.
+- :class:`Explanation` / :class:`ImageExplanation`: ``as_list``, ``as_map``, ``score`` and
+  ``local_pred`` (``lime``'s, of the last label; ``scores`` / ``local_preds`` of each),
+  ``intercept``, ``to_json`` / ``from_json``, ``to_html`` / ``as_html`` / ``show_in_notebook``.
+
+Deliberately unlike ``lime``: the random stream is our own (the same ``random_state`` gives
+other neighbours than ``lime``'s, and an integer seed makes each explanation a function of the
+instance alone); classification scores in [0, 1] whose rows do not sum to 1 are refused where
+``lime`` warns.
 - :func:`submodular_pick` / :class:`SubmodularPick`: SP-LIME.
 - :func:`deletion_curve`: faithfulness against random orders.
 """
@@ -30,7 +37,7 @@ from surrogate.lime.deletion import DeletionCurve, deletion_curve
 from surrogate.lime.explanation import Explanation, ImageExplanation
 from surrogate.lime.image import LimeImageExplainer
 from surrogate.lime.submodular import SubmodularPick, SubmodularPickResult, submodular_pick
-from surrogate.lime.tabular import LimeTabularExplainer
+from surrogate.lime.tabular import LimeTabularExplainer, RecurrentTabularExplainer
 from surrogate.lime.text import LimeTextExplainer
 
 __all__ = [
@@ -42,6 +49,7 @@ __all__ = [
     "LimeImageExplainer",
     "LimeTabularExplainer",
     "LimeTextExplainer",
+    "RecurrentTabularExplainer",
     "SubmodularPick",
     "SubmodularPickResult",
     "SurrogateFit",

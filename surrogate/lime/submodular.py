@@ -114,7 +114,10 @@ class SubmodularPick:
     ) -> None:
         n_rows = len(data)
         if method == "sample":
-            rng = np.random.default_rng(check_random_state(random_state))
+            seed = check_random_state(random_state)
+            if isinstance(seed, np.random.RandomState):  # lime's type: seed ours from it
+                seed = int(seed.randint(0, 1 << 31))
+            rng = np.random.default_rng(seed)
             chosen = np.sort(rng.permutation(n_rows)[: min(sample_size, n_rows)])
         elif method == "full":
             chosen = np.arange(n_rows)

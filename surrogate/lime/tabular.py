@@ -606,6 +606,131 @@ class LimeTabularExplainer(LimeExplainer):
         }
 
 
+class RecurrentTabularExplainer(LimeTabularExplainer):
+    """``lime.lime_tabular.RecurrentTabularExplainer``: sequences (n, timesteps, features) for
+    recurrent networks, explained as tables of ``timesteps * features`` columns named
+    ``name_t-k`` (k steps before the last). ``classifier_fn`` gets (n, timesteps, features).
+    Parameters are :class:`LimeTabularExplainer`'s, with ``training_data`` 3-D."""
+
+    def __init__(
+        self,
+        training_data: Any,
+        mode: str = "classification",
+        training_labels: Any = None,
+        feature_names: Sequence[str] | None = None,
+        categorical_features: Sequence[int] | None = None,
+        categorical_names: Mapping[int, Sequence[str]] | None = None,
+        kernel_width: float | None = None,
+        kernel: Callable[[np.ndarray, float], np.ndarray] | None = None,
+        verbose: bool = False,
+        class_names: Sequence[str] | None = None,
+        feature_selection: str = "auto",
+        discretize_continuous: bool = True,
+        discretizer: str | BaseDiscretizer = "quartile",
+        random_state: RandomState = None,
+        sampler: str = "qmc",
+    ) -> None:
+        sequences = np.asarray(training_data, dtype=np.float64)
+        if sequences.ndim != 3:
+            raise InputError(
+                f"training_data must be (samples, timesteps, features), got {sequences.shape}"
+            )
+        _, self.n_timesteps, self.n_features = sequences.shape
+        names = (
+            list(feature_names)
+            if feature_names is not None
+            else [str(i) for i in range(self.n_features)]
+        )
+        super().__init__(
+            self._flatten(sequences),
+            mode=mode,
+            training_labels=training_labels,
+            feature_names=[
+                f"{name}_t-{self.n_timesteps - (step + 1)}"
+                for name in names
+                for step in range(self.n_timesteps)
+            ],
+            categorical_features=categorical_features,
+            categorical_names=categorical_names,
+            kernel_width=kernel_width,
+            kernel=kernel,
+            verbose=verbose,
+            class_names=class_names,
+            feature_selection=feature_selection,
+            discretize_continuous=discretize_continuous,
+            discretizer=discretizer,
+            random_state=random_state,
+            sampler=sampler,
+        )
+
+    def _flatten(self, sequences: np.ndarray) -> np.ndarray:
+        """(n, timesteps, features) as lime lays it out: feature-major columns."""
+        return np.transpose(sequences, axes=(0, 2, 1)).reshape(len(sequences), -1)
+
+    def _make_predict_proba(self, func: Callable[[np.ndarray], Any]) -> Callable[..., Any]:
+        """``func`` of sequences as a function of flattened rows."""
+
+        def predict_proba(rows: np.ndarray) -> Any:
+            shape = (len(rows), self.n_features, self.n_timesteps)
+            return func(np.transpose(np.asarray(rows).reshape(shape), axes=(0, 2, 1)))
+
+        return predict_proba
+
+    def explain_instance(
+        self,
+        data_row: Any,
+        classifier_fn: Callable[[np.ndarray], Any],
+        labels: Sequence[int] | None = (1,),
+        top_labels: int | None = None,
+        num_features: int = 10,
+        num_samples: int = 5000,
+        distance_metric: str = "euclidean",
+        model_regressor: Any = None,
+    ) -> Explanation:
+        """Explain one sequence (timesteps, features)."""
+        return self.explain_many(
+            np.asarray(data_row)[None],
+            classifier_fn,
+            labels=labels,
+            top_labels=top_labels,
+            num_features=num_features,
+            num_samples=num_samples,
+            distance_metric=distance_metric,
+            model_regressor=model_regressor,
+        )[0]
+
+    def explain_many(
+        self,
+        X: Any,
+        predict_fn: Callable[[np.ndarray], Any],
+        labels: Sequence[int] | None = (1,),
+        top_labels: int | None = None,
+        num_features: int = 10,
+        num_samples: int = 5000,
+        distance_metric: str = "euclidean",
+        batch_size: int | None = None,
+        model_regressor: Any = None,
+    ) -> list[Explanation]:
+        """Explain each sequence of ``X`` (m, timesteps, features)."""
+        sequences = np.asarray(X, dtype=np.float64)
+        if sequences.ndim != 3 or sequences.shape[1:] != (self.n_timesteps, self.n_features):
+            raise InputError(
+                f"sequences must be (m, {self.n_timesteps}, {self.n_features}), got "
+                f"{sequences.shape}"
+            )
+        return super().explain_many(
+            self._flatten(sequences),
+            self._make_predict_proba(predict_fn),
+            labels=labels,
+            top_labels=top_labels,
+            num_features=num_features,
+            num_samples=num_samples,
+            distance_metric=distance_metric,
+            batch_size=batch_size,
+            model_regressor=model_regressor,
+        )
+
+
 def _discretizer_name(discretizer: BaseDiscretizer | None) -> str | None:
     if discretizer is None:
         return None
