@@ -45,10 +45,19 @@ class TreeNames:
         self.features = self.design.design_names(self.columns)  # one per design column
         self.outputs = [str(name) for name in output_names]
         self.classification = classification
+        # the columns whose missingness the path to each node has tested (parents come first)
+        self.settled: list[frozenset[int]] = [frozenset()] * tree.node_count
+        for node in range(tree.node_count):
+            if tree.children_left[node] != LEAF:
+                feature = int(tree.feature[node])
+                settled = self.settled[node]
+                if self.design.kind(feature) == "missing":
+                    settled = settled | {self.design.column(feature)}
+                self.settled[tree.children_left[node]] = settled
+                self.settled[tree.children_right[node]] = settled
 
-    def branch(self, node: int, left: bool, settled: frozenset[int] = frozenset()) -> str:
-        """The test a row passes to go down ``node``'s left (or right) branch; ``settled``
-        holds the columns whose missingness the path to ``node`` has already tested."""
+    def branch(self, node: int, left: bool) -> str:
+        """The test a row passes to go down ``node``'s left (or right) branch."""
         feature = int(self.tree.feature[node])
         threshold = float(self.tree.threshold[node])
         kind, column = self.design.kind(feature), self.design.column(feature)
@@ -62,7 +71,7 @@ class TreeNames:
         if kind == "missing":
             return f"{name} is {'not missing' if left else 'missing'}"
         text = f"{name} {'<=' if left else '> '} {format_threshold(threshold)}"
-        missing_here = self.design.has_missing(column) and column not in settled
+        missing_here = self.design.has_missing(column) and column not in self.settled[node]
         if missing_here and (self.design.fill[column] <= threshold) == left:
             text += f" or {name} is missing"
         return text
@@ -79,7 +88,7 @@ class TreeNames:
         if kind == "missing":
             return f"{name}\nis missing", False
         label = f"{name}\n<= {format_threshold(threshold)}"
-        if self.design.has_missing(column):
+        if self.design.has_missing(column) and column not in self.settled[node]:
             label += f"\nmissing rows: {'yes' if self.design.fill[column] <= threshold else 'no'}"
         return label, True
 
@@ -175,7 +184,7 @@ def export_text(names: TreeNames) -> str:
     tree = names.tree
     lines: list[str] = []
 
-    def write(node: int, depth: int, settled: frozenset[int]) -> None:
+    def write(node: int, depth: int) -> None:
         indent = "|   " * depth + "|--- "
         if tree.children_left[node] == LEAF:
             detail = f"support {int(tree.n_real[node])}"
@@ -184,15 +193,12 @@ def export_text(names: TreeNames) -> str:
                 detail += f", purity {100 * purity:.0f}%"
             lines.append(f"{indent}{names.prediction(node)}  ({detail})")
             return
-        feature = int(tree.feature[node])
-        if names.design.kind(feature) == "missing":
-            settled = settled | {names.design.column(feature)}
-        lines.append(f"{indent}{names.branch(node, True, settled)}")
-        write(int(tree.children_left[node]), depth + 1, settled)
-        lines.append(f"{indent}{names.branch(node, False, settled)}")
-        write(int(tree.children_right[node]), depth + 1, settled)
+        lines.append(f"{indent}{names.branch(node, left=True)}")
+        write(int(tree.children_left[node]), depth + 1)
+        lines.append(f"{indent}{names.branch(node, left=False)}")
+        write(int(tree.children_right[node]), depth + 1)
 
-    write(0, 0, frozenset())
+    write(0, 0)
     return "\n".join(lines) + "\n"
 
 

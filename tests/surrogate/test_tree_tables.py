@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 import re
 
 import numpy as np
@@ -315,3 +316,65 @@ def test_a_black_box_with_a_table_of_its_own_is_handed_dataframes():
     assert through_box.export_text() == direct.export_text()
     assert through_box.fidelity_ == direct.fidelity_
     assert through_box.score(frame, box) == direct.score(frame, pipeline)  # 2nd class too
+
+
+def test_each_row_meets_the_rule_of_its_leaf_and_no_other():
+    frame, labels = _passengers(400)
+    pipeline = _pipeline(frame, labels)
+    for depth in (3, 5):
+        surrogate = TreeSurrogate(max_depth=depth, oracle_samples=3, random_state=0)
+        surrogate.fit(frame, pipeline)
+        rules = surrogate.rules()
+        leaves = surrogate.apply(frame)
+        for row, leaf in zip(frame.itertuples(index=False), leaves, strict=True):
+            met = [
+                rule["leaf"] for rule in rules if all(_holds(c, row) for c in rule["conditions"])
+            ]
+            assert met == [leaf]
+        kinds = " ".join(c for rule in rules for c in rule["conditions"])
+        assert " in {" in kinds
+        assert "age" in kinds
+
+
+def _holds(condition: str, row: Any) -> bool:
+    """Evaluate a rule's condition (``sex in {female}``, ``age is missing``, ...) on a row."""
+    if condition.startswith("(") and condition.endswith(")"):
+        return any(_holds(part, row) for part in condition[1:-1].split(" or "))
+    values = row._asdict()
+    found = re.fullmatch(r"(\w+) (not in|in) \{(.*)\}", condition)
+    if found:
+        name, op, categories = found.groups()
+        return (str(values[name]) in categories.split(", ")) == (op == "in")
+    found = re.fullmatch(r"(\w+) is (not )?missing", condition)
+    if found:
+        return pd.isna(values[found.group(1)]) != bool(found.group(2))
+    found = re.fullmatch(r"(\S+) < (\w+) <= (\S+)", condition)
+    if found:
+        low, name, high = found.groups()
+        return bool(float(low) < values[name] <= float(high))
+    name, op, bound = re.fullmatch(r"(\w+) (<=|>) (\S+)", condition).groups()
+    value = values[name]
+    return bool(value <= float(bound) if op == "<=" else value > float(bound))
+
+
+def test_a_threshold_says_where_missing_rows_go_until_the_path_has_tested_it():
+    frame, _ = _passengers(400)
+
+    def model(rows: pd.DataFrame) -> np.ndarray:
+        yes = (rows.age.isna() | (rows.age < 20)).to_numpy(float)
+        return np.column_stack([1 - yes, yes])
+
+    surrogate = TreeSurrogate(max_depth=3, oracle_samples=3, random_state=0)
+    surrogate.fit(frame, BlackBox(model, probabilities=True))
+    assert surrogate.fidelity_ == 1.0
+    rules = {tuple(rule["conditions"]): rule["prediction"] for rule in surrogate.rules()}
+    assert rules[("age is missing",)] == "1"  # the missing rows, exactly, are one rule
+    path: list[str] = []
+    tested_missing = False
+    for line in surrogate.export_text().splitlines():
+        depth = line.index("|---") // 4
+        path[depth:] = [line.split("|--- ")[1]]
+        tested_missing |= path[-1] == "age is missing"
+        if "or age is missing" in line:
+            assert not any(test.startswith("age is") for test in path[:depth])
+    assert tested_missing
