@@ -341,7 +341,7 @@ def _results(
             "name": data.name,
             "rows": len(data.X),
             "features": data.X.shape[1],
-            "columns": None if data.table is None else data.table.describe(),
+            "columns": data.table.describe() if data.frame is not None and data.table else None,
             "id_column": args.id_column,
             "test_rows": len(X_test),
             "test_size": args.test_size,
