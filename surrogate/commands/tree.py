@@ -218,14 +218,26 @@ def _task(requested: str | None, data: Dataset, model: Any) -> str:
         return "classification"
     if is_regressor(model):
         return "regression"
-    return data.task
+    return _labels_task(data)
+
+
+def _labels_task(data: Dataset) -> str:
+    """The task the labels suggest: a table's or built-in set's own; for arrays from .npz,
+    regression when the labels are floats with fractions or many distinct values."""
+    if data.frame is not None or data.task == "regression" or data.y is None:
+        return data.task
+    y = np.asarray(data.y)
+    if y.dtype.kind != "f":
+        return "classification"
+    whole = bool(np.all(np.mod(y, 1) == 0))
+    return "classification" if whole and len(np.unique(y)) <= max(2, len(y) // 5) else "regression"
 
 
 def _builtins(args: argparse.Namespace, data: Dataset) -> dict[str, Callable[[], Any]]:
     def random_forest() -> Any:
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-        task = args.task or data.task
+        task = args.task or _labels_task(data)
         forest = RandomForestRegressor if task == "regression" else RandomForestClassifier
         return tabular_model(forest(n_estimators=100, random_state=args.seed), data)
 

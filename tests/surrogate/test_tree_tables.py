@@ -378,3 +378,24 @@ def test_a_threshold_says_where_missing_rows_go_until_the_path_has_tested_it():
         if "or age is missing" in line:
             assert not any(test.startswith("age is") for test in path[:depth])
     assert tested_missing
+
+
+def test_the_command_regresses_a_csv_whose_labels_are_values(tmp_path):
+    frame, _ = _passengers(240, seed=2)
+    frame["fare"] = np.where(frame.passengerClass == "1st", 80.0, 12.0) + frame.age.fillna(30) / 4
+    frame["ticket"] = [f"T{i}" for i in range(len(frame))]
+    path = tmp_path / "fares.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "run"
+    options = ["--data", str(path), "--label-column", "fare", "--id-column", "ticket"]
+    options += ["--max-depth", "2", "--oracle-samples", "2", "--out", str(out)]
+    assert main(["tree", *options]) == 0
+    results = json.loads((out / "tree.json").read_text())
+    assert results["tree"]["task"] == "regression"
+    assert results["fidelity_definition"].startswith("R^2")
+    assert 0.8 < results["surrogate"]["fidelity"] <= 1.0  # class and age make the fare
+    assert "passengerClass in {1st}" in (out / "rules.txt").read_text()
+    worst = results["disagreements"]["rows"]
+    assert worst[0]["row"].startswith("T")
+    gaps = [abs(row["black_box"] - row["surrogate"]) for row in worst]
+    assert gaps == sorted(gaps, reverse=True)
