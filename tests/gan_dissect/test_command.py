@@ -124,3 +124,21 @@ def test_a_dissection_file_that_does_not_parse_is_one_line(tmp_path, capsys, tex
     assert len(error.splitlines()) == 1
     assert re.search(message, error), error
     assert not out.exists()
+
+
+def test_an_interruption_before_the_first_checkpoint_says_nothing_was_saved(
+    tmp_path, monkeypatch, capsys
+):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "dissect_layers", interrupted)
+    argv = [
+        "dissect", "--config", str(ROOT / "configs" / "dissect_synthetic.yaml"),
+        "--checkpoint", str(tmp_path / "progress.ckpt"), "--out", str(tmp_path / "run"),
+    ]  # fmt: skip
+    assert main(argv) == 130
+    error = capsys.readouterr().err
+    assert "no progress was saved yet (the first checkpoint comes after" in error
+    assert "progress is saved in" not in error
+    assert list(tmp_path.iterdir()) == []
