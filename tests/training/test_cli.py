@@ -3,6 +3,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -177,3 +178,19 @@ def test_two_runs_on_one_out_the_second_fails_cleanly_and_nothing_is_lost(tmp_pa
     assert first.wait(timeout=60) == 0
     assert (out / "writer.txt").read_text() == str(first.pid)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["go", "go.started", "o"]
+
+
+def test_sigterm_ends_a_command_with_one_line_and_nothing_left(tmp_path):
+    out, go = tmp_path / "o", tmp_path / "go"
+    argv = [sys.executable, "-c", _SLOW_COMMAND, "slow", "--go", str(go), "--out", str(out)]
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not Path(f"{go}.started").exists():
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert err.strip() == "prog slow: terminated (SIGTERM); nothing was written"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["go.started"]
