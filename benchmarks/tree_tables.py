@@ -22,10 +22,16 @@ which the tree predicts the Pipeline's class.
 - plain tree: ``oracle_samples=0, refine_passes=0``, i.e. CART on (rows, Pipeline(rows)).
 
 With ``--seeds N`` every tree is refitted with ``random_state`` 0..N-1 (new oracle samples; the
-split and the Pipeline stay fixed) and mean [min, max] are printed.
+split and the Pipeline stay fixed) and mean [min, max] are printed. With ``--splits N`` the
+table is split N times (``random_state`` 0..N-1 of the split, a Pipeline fitted on each), and
+the surrogate's fidelity minus the plain tree's is printed per split and depth, with the
+number of (split, depth) cells in which the surrogate is less faithful. ``--real-share none``
+weighs every oracle sample like a real row (the surrogate's behaviour on numeric arrays).
 
     python -m benchmarks.tree_tables               # random_state=0
     python -m benchmarks.tree_tables --seeds 3     # spread over oracle-sample draws
+    python -m benchmarks.tree_tables --splits 5    # spread over train/held-out splits
+    python -m benchmarks.tree_tables --splits 5 --real-share none
 
 The same from the command line, with the tables written as CSV files (``rownames`` names the
 Titanic's passengers) and the unfitted Pipeline given by import path:
@@ -110,22 +116,26 @@ def write_csv(folder: Path) -> None:
         print(f"wrote {folder / f'{name}.csv'} ({len(table)} rows)")
 
 
-def measure(name: str, depths: list[int], seeds: int) -> dict[str, np.ndarray]:
+def measure(
+    name: str, depths: list[int], seeds: int, split: int = 0, real_share: Any = "auto"
+) -> dict[str, np.ndarray]:
     """Held-out fidelity, shape (seeds, depths), for every configuration; prints the setting."""
     features, labels = load_table(name)
     X_train, X_test, y_train, y_test = train_test_split(
-        features, labels, test_size=0.5, stratify=labels, random_state=0
+        features, labels, test_size=0.5, stratify=labels, random_state=split
     )
     model = pipeline(features).fit(X_train, y_train)
     missing = int(features.isna().any(axis=1).sum())
     print(
-        f"{name}: {len(features)} rows ({missing} with a missing value), columns "
+        f"{name}, split {split}: {len(features)} rows ({missing} with a missing value), columns "
         f"{list(features.columns)}; Pipeline accuracy on the held-out half "
         f"{model.score(X_test, y_test):.3f}",
         flush=True,
     )
     results = {}
     for label, config in CONFIGS.items():
+        if label == "surrogate":
+            config = {**config, "real_share": real_share}
         started = time.perf_counter()
         table = np.zeros((seeds, len(depths)))
         for seed in range(seeds):
@@ -162,19 +172,47 @@ def report(name: str, depths: list[int], results: dict[str, np.ndarray]) -> None
     )
 
 
+def report_splits(name: str, depths: list[int], differences: np.ndarray) -> None:
+    """Surrogate minus plain tree fidelity, (splits, depths), and where it is negative."""
+    print(f"\n{name}: held-out fidelity of the surrogate minus the plain tree's, per split")
+    print(f"{'split':>5}  " + "".join(f"{'depth ' + str(d):>9}" for d in depths))
+    for split, row in enumerate(differences):
+        print(f"{split:>5}  " + "".join(f"{value:>+9.3f}" for value in row))
+    print(f"{'mean':>5}  " + "".join(f"{value:>+9.3f}" for value in differences.mean(axis=0)))
+    print(
+        f"surrogate less faithful in {int((differences < 0).sum())} of {differences.size} "
+        f"(split, depth) cells; worst {differences.min():+.3f}, best {differences.max():+.3f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=1, help="random_state 0..N-1 per tree")
     parser.add_argument("--depths", default="1,2,3,4,5,6,7,8", help="comma-separated depths")
     parser.add_argument("--data", default="titanic,penguins", help="titanic, penguins")
     parser.add_argument("--write-csv", type=Path, default=None, help="write the tables there")
+    parser.add_argument("--splits", type=int, default=1, help="train/held-out splits 0..N-1")
+    parser.add_argument("--real-share", default="auto", help="auto, none or a share in (0, 1)")
     args = parser.parse_args()
     if args.write_csv is not None:
         write_csv(args.write_csv)
         return
     depths = [int(d) for d in args.depths.split(",")]
+    real_share: Any = args.real_share.lower()
+    if real_share not in ("auto", "none"):
+        real_share = float(real_share)
+    elif real_share == "none":
+        real_share = None
+    if args.splits > 1:
+        for name in args.data.split(","):
+            differences = []
+            for split in range(args.splits):
+                results = measure(name, depths, args.seeds, split, real_share)
+                differences.append((results["surrogate"] - results["plain tree"]).mean(axis=0))
+            report_splits(name, depths, np.array(differences))
+        return
     for name in args.data.split(","):
-        report(name, depths, measure(name, depths, args.seeds))
+        report(name, depths, measure(name, depths, args.seeds, real_share=real_share))
 
 
 if __name__ == "__main__":
