@@ -128,7 +128,12 @@ class BlackBox:
     def _is_classifier(self) -> bool:
         from sklearn.base import is_classifier
 
-        return bool(is_classifier(self.model)) or self.classes_ is not None
+        if self.classes_ is not None:
+            return True
+        try:
+            return bool(is_classifier(self.model))
+        except AttributeError:  # an object with predict that is no scikit-learn estimator
+            return False
 
     def __repr__(self) -> str:
         return f"BlackBox({type(self.model).__name__}, method={self.method!r})"

@@ -131,3 +131,19 @@ def test_as_black_box_passes_black_boxes_through(iris):
     X, y = iris
     black_box = BlackBox(LogisticRegression(max_iter=300).fit(X, y))
     assert as_black_box(black_box) is black_box
+
+
+def test_an_object_with_predict_that_is_no_sklearn_estimator_works():
+    class Scorer:
+        def predict(self, X):
+            return np.asarray(X)[:, 0] * 2.0
+
+    class Labeller:
+        classes_ = np.array(["a", "b"])
+
+        def predict(self, X):
+            return np.where(np.asarray(X)[:, 0] > 0, "b", "a")
+
+    rows = np.array([[1.0, 0.0], [-1.0, 0.0]])
+    np.testing.assert_array_equal(as_black_box(Scorer())(rows), [[2.0], [-2.0]])
+    np.testing.assert_array_equal(as_black_box(Labeller())(rows), [[0.0, 1.0], [1.0, 0.0]])
