@@ -434,9 +434,8 @@ class TreeSurrogate(BaseEstimator):
         if not (_is_frame(X) or self.categorical_features is not None):
             self.table_ = None
             return self._validated(X, reset=True)
-        validate_data(self, X, reset=True, skip_check_array=True)  # feature names and count
         self.table_, codes = TableSchema.from_data(
-            X, categorical=self.categorical_features, what="X"
+            self._checked_table(X, reset=True), categorical=self.categorical_features, what="X"
         )
         return codes
 
@@ -444,10 +443,18 @@ class TreeSurrogate(BaseEstimator):
         """Codes of rows to predict: a table's rows (a DataFrame, or codes), or an array."""
         if self.table_ is None:
             return self._validated(X, reset=False)
-        validate_data(self, X, reset=False, skip_check_array=True)
+        X = self._checked_table(X, reset=False)
         if not _is_frame(X):
             return self.table_.encode(X, what="X")
         return _frame_codes(self.table_, X)
+
+    def _checked_table(self, X: Any, *, reset: bool) -> Any:
+        """A DataFrame as it is, an array of codes as a 2-D float64 array that may hold NaN;
+        feature names and count recorded (``reset``) or checked."""
+        if _is_frame(X):
+            validate_data(self, X, reset=reset, skip_check_array=True)
+            return X
+        return validate_data(self, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan")
 
     def _box(self, black_box: Any) -> BlackBox:
         """``black_box`` as a BlackBox that takes codes (of ``table_`` for a table)."""
@@ -499,6 +506,11 @@ class TreeSurrogate(BaseEstimator):
             rows, test_size=n_held_out, stratify=stratify, random_state=rng
         )
         return np.sort(fit_rows), np.sort(held_out)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.categorical_features is not None  # missing values
+        return tags
 
     def _real_share(self) -> float | None:
         """The share of weight real rows carry, or None for equal weights (see the class)."""

@@ -91,6 +91,7 @@ class SurrogateOfFixedBox(TreeSurrogate):
         SurrogateOfFixedBox(random_state=0),
         SurrogateOfFixedBox(first_feature_score, sampler="local", random_state=0),
         SurrogateOfFixedBox(oracle_samples=0, refine_passes=0, validation_fraction=0.0),
+        SurrogateOfFixedBox(categorical_features=[], random_state=0),  # a table: NaN is missing
     ]
 )
 def test_sklearn_estimator_checks(estimator, check):
