@@ -399,3 +399,30 @@ def test_the_command_regresses_a_csv_whose_labels_are_values(tmp_path):
     assert worst[0]["row"].startswith("T")
     gaps = [abs(row["black_box"] - row["surrogate"]) for row in worst]
     assert gaps == sorted(gaps, reverse=True)
+
+
+def test_boolean_and_categorical_columns_reach_the_model_with_their_dtypes():
+    rng = np.random.RandomState(0)
+    n_rows = 300
+    frame = pd.DataFrame(
+        {
+            "alone": rng.rand(n_rows) < 0.4,
+            "deck": pd.Categorical(rng.choice(["A", "B", "C"], n_rows)),
+            "fare": rng.uniform(5, 100, n_rows).round(),
+            "year": rng.randint(1910, 1913, n_rows),
+        }
+    )
+    asked: list[pd.DataFrame] = []
+
+    def model(rows: pd.DataFrame) -> np.ndarray:
+        asked.append(rows)
+        yes = (rows.alone & (rows.deck == "B")).to_numpy(float)
+        return np.column_stack([1 - yes, yes])
+
+    surrogate = TreeSurrogate(max_depth=3, oracle_samples=3, random_state=0)
+    surrogate.fit(frame, BlackBox(model, probabilities=True))
+    assert surrogate.fidelity_ == 1.0
+    for rows in asked:  # real rows and oracle samples alike
+        assert rows.dtypes.to_dict() == frame.dtypes.to_dict()
+    (yes_rule,) = [rule for rule in surrogate.rules() if rule["prediction"] == "1"]
+    assert sorted(yes_rule["conditions"]) == ["alone in {True}", "deck in {B}"]
