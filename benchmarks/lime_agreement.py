@@ -107,7 +107,9 @@ def compare(neighbourhoods: list, feature_selection: str, num_features: int) -> 
         )
         worst["intercept"] = max(worst["intercept"], abs(float(expected[0]) - got[0]))
         worst["score"] = max(worst["score"], abs(float(expected[2]) - got[2]))
-        worst["local_pred"] = max(worst["local_pred"], abs(float(expected[3][0]) - got[3]))
+        worst["local_pred"] = max(
+            worst["local_pred"], abs(float(expected[3][0]) - float(got[3][0]))
+        )
     return {
         **worst,
         "same_features": same_features,

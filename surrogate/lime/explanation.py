@@ -168,12 +168,15 @@ class Explanation:
         pairs = self.local_exp[self._label(label)]
         return [f for f, _ in sorted(pairs, key=lambda pair: -pair[1])]
 
-    def as_pyplot_figure(self, label: int = 1, *, max_features: int | None = None) -> Any:
-        """A horizontal bar chart of ``label``'s weights (green supports it, red opposes)."""
+    def as_pyplot_figure(
+        self, label: int = 1, *, max_features: int | None = None, **kwargs: Any
+    ) -> Any:
+        """A horizontal bar chart of ``label``'s weights (green supports it, red opposes);
+        ``kwargs`` go to :meth:`as_list` (``positions=True`` for text), as in ``lime``."""
         import matplotlib.pyplot as plt
         from matplotlib.ticker import MaxNLocator
 
-        pairs = self.as_list(label)[:max_features]
+        pairs = self.as_list(label, **kwargs)[:max_features]
         names = [name for name, _ in reversed(pairs)]
         values = [weight for _, weight in reversed(pairs)]
         figure, axes = plt.subplots(figsize=(6.4, 0.6 + 0.32 * max(len(pairs), 1)))
@@ -287,9 +290,11 @@ class Explanation:
         show_predicted_value: bool = True,
         show_table: bool = True,
         show_all: bool = False,
+        text: bool = True,
     ) -> dict[str, Any]:
         """What the ``lime_explanation`` block needs to show this explanation; the flags are
-        ``lime``'s ``as_html`` options (class scores, predicted value, the instance's table)."""
+        ``lime``'s ``as_html`` options (class scores, predicted value, the instance's table,
+        the highlighted text)."""
         chosen = list(labels) if labels is not None else self.available_labels()
         if self.mode == "regression":
             chosen = [self._label(1)]
@@ -306,7 +311,7 @@ class Explanation:
                     "intercept": self.intercept[self._label(label)],
                     "score": self.scores[self._label(label)],
                     "local_pred": self.local_preds[self._label(label)],
-                    "tokens": self._highlighted_tokens(label),
+                    "tokens": self._highlighted_tokens(label) if text else None,
                 }
                 for label in chosen
             ],
@@ -361,6 +366,7 @@ class Explanation:
         show_predicted_value: bool = True,
         show_table: bool = True,
         show_all: bool = False,
+        text: bool = True,
     ) -> str:
         """A self-contained HTML page (no scripts or files from the network) of the explanation;
         the flags are those of :meth:`as_html`."""
@@ -376,6 +382,7 @@ class Explanation:
                 show_predicted_value=show_predicted_value,
                 show_table=show_table,
                 show_all=show_all,
+                text=text,
             ),
         )
 
@@ -390,9 +397,11 @@ class Explanation:
 
         ``labels`` are shown as bar charts (all explained by default), ``predict_proba`` adds
         the class scores, ``show_predicted_value`` the value of a regression; ``show_table``
-        and ``show_all`` (tables) list the instance's values of the explained or all features.
+        and ``show_all`` (tables) list the instance's values of the explained or all features,
+        ``text`` (text) shows the document with its words highlighted (``opacity`` is
+        accepted: the highlight always scales with the weight).
         """
-        unknown = set(kwargs) - {"show_table", "show_all"}
+        unknown = set(kwargs) - {"show_table", "show_all", "text", "opacity"}
         if unknown:
             raise TypeError(f"as_html() got unexpected keyword arguments {sorted(unknown)}")
         return self.to_html(
@@ -401,6 +410,7 @@ class Explanation:
             show_predicted_value=show_predicted_value,
             show_table=bool(kwargs.get("show_table", True)),
             show_all=bool(kwargs.get("show_all", False)),
+            text=bool(kwargs.get("text", True)),
         )
 
     def show_in_notebook(
