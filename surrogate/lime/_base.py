@@ -20,6 +20,7 @@ from threadpoolctl import ThreadpoolController
 
 from surrogate.lime._engine import (
     FEATURE_SELECTIONS,
+    LimeBase,
     WeightedDesign,
     exponential_kernel,
     report_fit,
@@ -118,6 +119,12 @@ class LimeExplainer:
     def kernel_fn(self, distances: np.ndarray) -> np.ndarray:
         """Kernel weights of an array of distances."""
         return np.asarray(self.kernel(distances, self.kernel_width), dtype=np.float64)
+
+    @property
+    def base(self) -> LimeBase:
+        """``lime``'s engine object with this explainer's kernel (``explain_instance_with_data``
+        on neighbours of your own)."""
+        return LimeBase(self.kernel_fn, self.verbose, self.random_state)
 
     # ---- what adapters provide -----------------------------------------------------------
 

@@ -308,6 +308,9 @@ class LimeTabularExplainer(LimeExplainer):
             frequencies[feature] = self.feature_frequencies[feature][order]
             self.mean_[feature] = 0.0
             self.scale_[feature] = 1.0
+        # lime's attribute: the scaler whose mean_ and scale_ standardise the neighbours.
+        self.scaler = scaler
+        scaler.mean_, scaler.scale_ = self.mean_, self.scale_
         self._sampled = np.asarray(self.sampled_features_, dtype=np.intp)
         self._all_sampled = len(self._sampled) == self.n_features_
         self._continuous = np.setdiff1d(np.arange(self.n_features_), self._sampled)

@@ -231,3 +231,18 @@ def test_recurrent_explainer_names_and_finds_the_steps_the_model_reads():
     (first, w_first), (second, w_second) = explanation.as_list()
     assert (first, second) == ("a_t-0", "b_t-2")
     assert w_first > 0 > w_second
+
+
+def test_scaler_and_base_are_lime_attributes():
+    X = _table()
+    explainer = LimeTabularExplainer(X, discretize_continuous=False, random_state=0)
+    np.testing.assert_allclose(explainer.scaler.scale_, X.std(axis=0))
+    np.testing.assert_allclose(explainer.scaler.mean_, X.mean(axis=0))
+    rng = np.random.default_rng(2)
+    data = rng.normal(size=(300, 4))
+    labels = _proba(data)
+    distances = np.sqrt(((data - data[0]) ** 2).sum(axis=1))
+    ours = explainer.base.explain_instance_with_data(data, labels, distances, 1, 4)
+    kernel = partial(exponential_kernel, kernel_width=explainer.kernel_width)
+    theirs = ReferenceBase(kernel).explain_instance_with_data(data, labels, distances, 1, 4)
+    np.testing.assert_allclose([w for _, w in ours[1]], [w for _, w in theirs[1]], atol=1e-9)

@@ -2,7 +2,7 @@
 
 Each block below is the code of a ``lime`` 0.2.0.1 tutorial notebook (tabular continuous and
 categorical features, tabular regression, text, images) on small local data; only ``import
-lime.lime_xxx`` became ``surrogate.lime`` (and the linter's spelling of two lines). IPython is
+lime`` became ``surrogate.lime`` (and the linter's spelling of two lines). IPython is
 replaced by a stub that records what a notebook would display.
 """
 
@@ -23,8 +23,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_pipeline
 
-import surrogate.lime as lime_tabular  # was: import lime.lime_tabular as lime_tabular
-from surrogate.lime import LimeImageExplainer, LimeTextExplainer
+import surrogate.lime as lime  # was: import lime; import lime.lime_tabular
+from surrogate.lime import lime_image  # was: from lime import lime_image
+from surrogate.lime.lime_text import LimeTextExplainer  # was: from lime.lime_text import ...
 
 matplotlib.use("Agg")
 
@@ -54,7 +55,7 @@ def test_tabular_classification_idiom(displayed):
     )
     rf = sklearn.ensemble.RandomForestClassifier(n_estimators=50)
     rf.fit(train, labels_train)
-    explainer = lime_tabular.LimeTabularExplainer(
+    explainer = lime.lime_tabular.LimeTabularExplainer(
         train,
         feature_names=iris.feature_names,
         class_names=iris.target_names,
@@ -80,7 +81,7 @@ def test_tabular_regression_idiom(displayed, capsys):
     categorical_features = np.argwhere(
         np.array([len(set(diabetes.data[:, x])) for x in range(diabetes.data.shape[1])]) <= 10
     ).flatten()
-    explainer = lime_tabular.LimeTabularExplainer(
+    explainer = lime.lime_tabular.LimeTabularExplainer(
         train,
         feature_names=diabetes.feature_names,
         class_names=["progression"],
@@ -143,7 +144,7 @@ def test_image_idiom():
         return e / e.sum(axis=1, keepdims=True)
 
     segmenter = SegmentationAlgorithm("quickshift", kernel_size=2, max_dist=200, ratio=0.2)
-    explainer = LimeImageExplainer(verbose=False)
+    explainer = lime_image.LimeImageExplainer(verbose=False)
     explanation = explainer.explain_instance(
         images[0].astype("double"),
         predict_fn,
