@@ -235,6 +235,11 @@ class LimeTabularExplainer(LimeExplainer):
         return self.discretizer_
 
     @staticmethod
+    def convert_and_round(values: Any) -> list[str]:
+        """Values as ``lime`` shows them: two decimals."""
+        return [f"{v:.2f}" for v in values]
+
+    @staticmethod
     def validate_training_data_stats(training_data_stats: Mapping[str, Any]) -> None:
         """Raise if ``training_data_stats`` lacks one of the keys ``lime`` requires."""
         missing = sorted(set(_STATS_KEYS) - set(training_data_stats))

@@ -15,6 +15,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 
 from surrogate.lime import (
     LimeBase,
+    LimeImageExplainer,
     LimeTabularExplainer,
     LimeTextExplainer,
     RecurrentTabularExplainer,
@@ -246,3 +247,24 @@ def test_scaler_and_base_are_lime_attributes():
     kernel = partial(exponential_kernel, kernel_width=explainer.kernel_width)
     theirs = ReferenceBase(kernel).explain_instance_with_data(data, labels, distances, 1, 4)
     np.testing.assert_allclose([w for _, w in ours[1]], [w for _, w in theirs[1]], atol=1e-9)
+
+
+def test_image_data_labels_are_lime_pictures_and_their_scores():
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0, 1, size=(12, 12, 3))
+    segments = np.repeat(np.repeat(np.arange(9).reshape(3, 3), 4, axis=0), 4, axis=1)
+    fudged = np.zeros_like(image)
+
+    def mean_red(batch):
+        red = np.asarray(batch)[..., 0].mean(axis=(1, 2))
+        return np.column_stack([1 - red, red])
+
+    explainer = LimeImageExplainer(random_state=0)
+    data, labels = explainer.data_labels(image, fudged, segments, mean_red, 25, batch_size=4)
+    assert data.shape == (25, 9)
+    assert (data[0] == 1).all()
+    assert set(np.unique(data[1:])) == {0, 1}
+    for row in (0, 7, 24):  # lime's picture: off superpixels from the fudged image
+        picture = image.copy()
+        picture[np.isin(segments, np.flatnonzero(data[row] == 0))] = 0.0
+        np.testing.assert_allclose(labels[row], mean_red(picture[None])[0])
