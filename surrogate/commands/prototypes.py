@@ -444,7 +444,10 @@ def _curve_figure(
         axes.axhline(level[1] * scale, color="0.35", linestyle="--", linewidth=1.2, label=level[0])
     axes.set_xlabel("number of prototypes m")
     axes.set_ylabel(ylabel + (" (%)" if percent else ""))
-    axes.set_yscale("log")
+    if percent:  # errors read best on a linear scale from 0
+        axes.set_ylim(bottom=0)
+    else:  # MMD^2 falls by orders of magnitude
+        axes.set_yscale("log")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(frameon=False)
     return figure
