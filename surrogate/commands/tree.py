@@ -165,6 +165,11 @@ def run(args: argparse.Namespace, run: RunFolder) -> None:
         "plain tree": fit_each_depth(plain_tree, X_train, box, depths, y=y_train, label="plain"),
     }
     curves = {label: curve_rows(trees, X_test, box, y_test) for label, trees in fitted.items()}
+    # Wall-clock times go to run.json, so that tree.json is the same for the same seed.
+    run.extra["fit_seconds"] = {
+        label: {str(row["depth"]): row.pop("fit_seconds") for row in rows}
+        for label, rows in curves.items()
+    }
     surrogate = fitted["oracle samples"][args.max_depth]
     plain_tree = fitted["plain tree"][args.max_depth]
     output_names = _output_names(surrogate, data)
