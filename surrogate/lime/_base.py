@@ -297,7 +297,7 @@ class LimeExplainer:
             "sampler": self.sampler,
             "random_state": self.random_state
             if isinstance(self.random_state, int) or self.random_state is None
-            else "generator",
+            else f"a numpy {type(self.random_state).__name__}",
             "model_regressor": None if model_regressor is None else repr(model_regressor),
             **neighbourhood.params,
         }

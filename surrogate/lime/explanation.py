@@ -329,15 +329,23 @@ class Explanation:
         ]
 
     def _value_table(self, label: int, show_all: bool) -> list[dict[str, Any]] | None:
-        """For tables: the instance's value of each explained feature (every feature with
-        ``show_all``) and its weight, as ``lime``'s table shows them."""
+        """For tables: each explained feature (every feature with ``show_all``) as ``as_list``
+        names it, the instance's own value of its column, and its weight."""
         if self.kind != "tabular" or self.feature_values is None:
             return None
-        columns = self.instance.get("columns") or self.feature_names
+        raw = self.instance.get("values") or self.feature_values
         weights = dict(self.local_exp[self._label(label)])
-        shown = range(len(columns)) if show_all else list(weights)
+        shown = range(len(self.feature_names)) if show_all else list(weights)
         return [
-            {"name": columns[f], "value": self.feature_values[f], "weight": weights.get(f, 0.0)}
+            {
+                "name": self.feature_names[f],
+                "value": "missing"
+                if raw[f] is None
+                else f"{raw[f]:.2f}"
+                if isinstance(raw[f], float)
+                else str(raw[f]),
+                "weight": weights.get(f, 0.0),
+            }
             for f in shown
         ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import sys
 import types
@@ -174,6 +175,9 @@ def test_as_html_is_self_contained_and_takes_lime_options(tmp_path):
     assert "https://" not in page
     assert "black-box score" in page
     assert "<th>value</th>" in page
+    for feature, _ in explanation.as_map()[1]:  # the instance's own value of each column
+        name = html.escape(explanation.feature_names[feature])
+        assert f"<tr><td>{name}</td><td>{_table()[0][feature]:.2f}</td>" in page
     bare = explanation.as_html(predict_proba=False, show_table=False)
     assert "black-box score" not in bare
     assert "<th>value</th>" not in bare
