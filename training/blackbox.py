@@ -14,6 +14,7 @@ whose rows sum to 1. Every problem is one :class:`~training.errors.BlackBoxError
 from __future__ import annotations
 
 import contextlib
+import inspect
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
@@ -81,6 +82,7 @@ class BlackBox:
     ) -> None:
         if isinstance(model, BlackBox):
             raise InputError("model is already a BlackBox; pass it on as it is")
+        model, method = _unbound(model, method)
         if not callable(model) and not hasattr(model, "predict"):
             raise InputError(
                 f"{type(model).__name__} is not a black box: expected an sklearn estimator, "
@@ -225,6 +227,23 @@ class BlackBox:
             inputs = inputs.to(dtype)
         with _eval_mode(self.model), torch.inference_mode():
             return self.model(inputs)
+
+
+def _unbound(model: Any, method: Method) -> tuple[Any, Method]:
+    """A bound scoring method of a scikit-learn estimator (``forest.predict``) stands for the
+    estimator with that method, so that its ``classes_`` are known: labels from a classifier's
+    ``predict`` are classes, not numbers to regress."""
+    owner = getattr(model, "__self__", None)
+    name = getattr(model, "__name__", None)
+    if (
+        inspect.ismethod(model)
+        and name in ("predict_proba", "decision_function", "predict")
+        and hasattr(owner, "fit")
+        and hasattr(owner, "get_params")
+        and method in ("auto", name)
+    ):
+        return owner, name
+    return model, method
 
 
 def as_black_box(model: Any, **options: Any) -> BlackBox:

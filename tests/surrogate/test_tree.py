@@ -297,3 +297,13 @@ def test_a_black_box_wrapped_in_blackbox_and_probability_callables_are_accepted(
     wrapped.fit(X, BlackBox(forest.predict_proba, probabilities=True))
     assert np.array_equal(direct.predict(X_test), wrapped.predict(X_test))
     assert list(direct.classes_) == [0, 1]
+
+
+def test_a_classifiers_predict_method_gives_a_classification_tree():
+    X, y = load_breast_cancer(return_X_y=True)
+    forest = RandomForestClassifier(n_estimators=20, random_state=0).fit(X, y)
+    by_method = TreeSurrogate(max_depth=3, random_state=0).fit(X, forest.predict, y)
+    by_model = TreeSurrogate(max_depth=3, random_state=0).fit(X, forest, y)
+    assert by_method.task_ == "classification"  # not a regression on label numbers
+    assert by_method.fidelity_ == pytest.approx(by_model.fidelity_, abs=0.03)
+    np.testing.assert_array_equal(by_method.classes_, [0, 1])

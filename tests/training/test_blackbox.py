@@ -147,3 +147,14 @@ def test_an_object_with_predict_that_is_no_sklearn_estimator_works():
     rows = np.array([[1.0, 0.0], [-1.0, 0.0]])
     np.testing.assert_array_equal(as_black_box(Scorer())(rows), [[2.0], [-2.0]])
     np.testing.assert_array_equal(as_black_box(Labeller())(rows), [[0.0, 1.0], [1.0, 0.0]])
+
+
+def test_a_classifiers_bound_predict_is_the_classifier_with_its_classes():
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    box = as_black_box(model.predict)
+    assert box.model is model
+    assert box.method == "predict"
+    assert box.probabilities  # one-hot classes, not label numbers
+    np.testing.assert_array_equal(box(X[:3]).argmax(axis=1), model.predict(X[:3]))
+    assert as_black_box(model.predict_proba).method == "predict_proba"
