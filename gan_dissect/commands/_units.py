@@ -207,6 +207,9 @@ def choose_units(
             how = f"top {count} by IoU with {args.concept}"
     else:
         numbers = [int(u) for u in split(str(args.units)) or []]
+        repeated = sorted({u for u in numbers if numbers.count(u) > 1})
+        if repeated:
+            raise ConfigError(f"--units names unit(s) {repeated} more than once")
         units = [int(u) for u in unit_numbers(np.asarray(numbers), dissection.units)]
         how = "given"
     return UnitChoice(
@@ -269,12 +272,18 @@ def _looks_like_numbers(text: str) -> bool:
 
 def _units_of_run(folder: Path, generator: torch.nn.Module, z_shape: tuple[int, ...]) -> UnitChoice:
     """The choice recorded by an earlier ablate run."""
-    record = json.loads((folder / EFFECT_FILE).read_text(encoding="utf-8"))
-    choice = record["choice"]
-    layer = str(choice["layer"])
+    path = folder / EFFECT_FILE
+    try:
+        choice = json.loads(path.read_text(encoding="utf-8"))["choice"]
+        layer = str(choice["layer"])
+        values = choice["values"]
+        recorded = np.asarray(choice["units"], dtype=np.int64)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(
+            f"--units {str(folder)!r}: {path} is not the effect record of an ablate run ({err})"
+        ) from err
     num_units = layer_units(generator, layer, z_shape)
-    units = [int(u) for u in unit_numbers(np.asarray(choice["units"]), num_units)]
-    values = choice["values"]
+    units = [int(u) for u in unit_numbers(recorded, num_units)]
     return UnitChoice(
         layer=layer,
         units=units,

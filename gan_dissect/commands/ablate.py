@@ -198,7 +198,12 @@ def _curve(
     z_shape: tuple[int, ...],
     concepts: list[str],
 ) -> EffectCurve | None:
-    counts = sorted({int(k) for k in split(str(args.curve_counts)) or []})
+    try:
+        counts = sorted({int(k) for k in split(str(args.curve_counts)) or []})
+    except ValueError as err:
+        raise ConfigError(
+            f"--curve-counts must be comma-separated unit counts, got {args.curve_counts!r}"
+        ) from err
     if not counts or choice.dissection is None:
         return None
     units = choice.dissection.units

@@ -108,6 +108,8 @@ def test_invert_runs_on_stand_ins_and_measures_on_real_pixels(tmp_path):
         (["ablate", *DRAWN, "--num-units", "eight"], "--num-units must be a whole number or a"),
         (["ablate", *DRAWN, "--units", "9,x"], "--units '9,x' is neither 'auto'"),
         (["ablate", *DRAWN, "--units", "9,16"], r"unit\(s\) \[16\] out of range"),
+        (["ablate", *DRAWN, "--units", "3,3,3"], r"--units names unit\(s\) \[3\] more than once"),
+        (["ablate", *DRAWN, "--curve-counts", "x"], "--curve-counts must be comma-separated"),
         (["ablate", *DRAWN, "--layer", "layr2"], "no layer 'layr2'; did you mean layer2"),
         (["ablate", *DRAWN, "--off-level", "mean"], "--off-level 'mean' is not an ablation"),
         (["ablate", *DRAWN, "--on-level", "nan"], "--on-level must be a finite number"),
@@ -166,3 +168,15 @@ def test_a_share_of_the_layer_is_rounded_down_to_whole_units_and_never_to_none()
     assert unit_count("100%", 16) == 16
     assert unit_count(" 7 ", 16) == 7
     assert unit_count("12.5%", 64) == 8  # exactly 8, not 7 by rounding error
+
+
+def test_a_broken_effect_record_is_one_line(tmp_path, capsys):
+    folder = tmp_path / "earlier"
+    folder.mkdir()
+    (folder / "effect.json").write_text("{ not json")
+    out = tmp_path / "out"
+    assert main(["actmax", *DRAWN, "--units", str(folder), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "is not the effect record of an ablate run" in error
+    assert len(error.strip().splitlines()) == 1
+    assert not out.exists()
