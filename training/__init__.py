@@ -10,6 +10,7 @@ Shared plumbing (import the module you need; nothing heavy is imported here):
 - :mod:`training.pages`: the Jinja2 page base, autoescaped
 - :mod:`training.cli`: the command-line family every command belongs to
 - :mod:`training.pretrained`: the shipped models (``load_pretrained("generator")`` ...)
+- :mod:`training.threads`: the CPU thread settings, set once (OpenMP waits passively)
 
 Training (the models both sides explain):
 
@@ -21,5 +22,9 @@ Training (the models both sides explain):
 - :mod:`training.evaluation`: segmenter IoU, classifier accuracy, GAN concept statistics
 - :mod:`training.lightning_cli`: ``python -m training fit|validate|test`` (LightningCLI)
 """
+
+from training.threads import set_wait_policy
+
+set_wait_policy()  # before torch is imported anywhere: see training.threads
 
 __version__ = "0.1.0"

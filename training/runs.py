@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from training.errors import SeethroughError
+from training.threads import thread_settings
 
 RUN_FILE = "run.json"
 _PACKAGES = (
@@ -241,6 +242,7 @@ class RunFolder:
                 "seed": self.seed,
                 "config": self.config,
                 "versions": package_versions(),
+                "threads": thread_settings(),
                 "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "wall_time_s": round(time.perf_counter() - self._started, 3),
                 **self.extra,
