@@ -194,6 +194,14 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         raise ConfigError(f"--num-samples must be at least 2, got {num_samples}")
     if num_features < 1:
         raise ConfigError(f"--num-features must be at least 1, got {num_features}")
+    if kind != "tabular":  # options for tables would be ignored silently
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in ("label_column", "task", "categorical", "id_column")
+            if getattr(args, name) is not None
+        ]
+        if given:
+            raise ConfigError(f"{', '.join(given)}: options of --kind tabular only, not of {kind}")
     task = _BUILDERS[kind](args)
     rows = _parse_instances(args.instances, task)
 
@@ -234,7 +242,8 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
             run_folder.path(pictures["bars"]),
         )
         save_figure(
-            curve.figure(title=f"Deletion curve, row {row}"), run_folder.path(pictures["deletion"])
+            curve.figure(title=f"Deletion curve, {task.name(row)}"),
+            run_folder.path(pictures["deletion"]),
         )
         if isinstance(explanation, ImageExplanation):
             pictures["overlay"] = f"{name}_overlay.png"

@@ -214,3 +214,10 @@ def test_a_device_this_machine_lacks_is_refused(tmp_path):
     status, out = _run(tmp_path, "--device", absent)
     assert status != 0
     assert not out.exists()
+
+
+def test_table_options_for_images_are_refused_not_ignored(tmp_path, capsys):
+    status, out = _run(tmp_path, "--kind", "image", "--label-column", "foo")
+    assert status == 2
+    assert "--label-column: options of --kind tabular only, not of image" in capsys.readouterr().err
+    assert not out.exists()
