@@ -13,6 +13,7 @@ of pictures in one ``numpy.where``, and the batch is as large as the memory budg
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -238,6 +239,14 @@ class LimeImageExplainer(LimeExplainer):
         seed = _QUICKSHIFT_SEED if options["random_seed"] is None else options["random_seed"]
         segments, segmentation = segment(image, options["segmentation_fn"], random_seed=seed)
         n_segments = int(segments.max()) + 1
+        if n_segments < 2:
+            warnings.warn(
+                f"the segmentation {segmentation['name']!r} found one superpixel in a "
+                f"{image.shape[0]}x{image.shape[1]} image, so the explanation has a single "
+                "feature: use another segmentation_fn or finer settings (e.g. quickshift, or "
+                "SLIC with more n_segments)",
+                stacklevel=4,
+            )
         hidden = hidden_image(image, segments, hide_color)
         data = np.ones((num_samples, n_segments))
         data[1:] = uniforms(rng, num_samples - 1, n_segments, self.sampler) < 0.5

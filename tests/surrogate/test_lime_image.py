@@ -200,3 +200,19 @@ def test_grey_images_and_bad_images():
         explainer.explain_many(np.zeros((2, 8, 8, 2)), _region_model)
     with pytest.raises(InputError, match="segmentation 'watershed'"):
         explainer.explain_instance(grey, _region_model, segmentation_fn="watershed")
+
+
+def test_a_segmentation_with_one_superpixel_is_warned_about():
+    image = np.random.default_rng(0).random((8, 8, 3))
+    explainer = LimeImageExplainer(random_state=0)
+
+    def one_piece(picture):
+        return np.zeros(picture.shape[:2], dtype=int)
+
+    with pytest.warns(UserWarning, match="'one_piece' found one superpixel in a 8x8 image"):
+        explainer.explain_instance(
+            image,
+            lambda batch: np.tile([0.4, 0.6], (len(batch), 1)),
+            num_samples=10,
+            segmentation_fn=one_piece,
+        )
