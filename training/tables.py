@@ -103,7 +103,7 @@ class TableSchema:
             frame = data
             from_frame = True
         else:
-            array = _two_dimensional(data, what)
+            array = two_dimensional(data, what)
             names = (
                 [str(name) for name in feature_names]
                 if feature_names is not None
@@ -177,7 +177,7 @@ class TableSchema:
         elif isinstance(rows, dict):
             rows = pd.DataFrame([rows])
         if not isinstance(rows, pd.DataFrame):
-            return self._checked_codes(_two_dimensional(rows, what), what)
+            return self._checked_codes(two_dimensional(rows, what), what)
         present = {str(label): label for label in rows.columns}
         missing = [name for name in self.names if name not in present]
         if missing:
@@ -273,7 +273,8 @@ class TableSchema:
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def _two_dimensional(data: Any, what: str) -> np.ndarray:
+def two_dimensional(data: Any, what: str) -> np.ndarray:
+    """``data`` as a non-empty float64 (rows, columns) array, or one error naming ``what``."""
     try:
         array = np.asarray(data, dtype=np.float64)
     except (TypeError, ValueError) as err:

@@ -56,7 +56,7 @@ from surrogate.lime._random import (
 from surrogate.lime.explanation import Explanation
 from training.blackbox import BlackBox, as_black_box
 from training.errors import InputError
-from training.tables import TableSchema
+from training.tables import TableSchema, two_dimensional
 
 _STATS_KEYS = ("means", "mins", "maxs", "stds", "feature_values", "feature_frequencies")
 _DISCRETIZERS = {
@@ -751,14 +751,7 @@ def _discretizer_name(discretizer: BaseDiscretizer | None) -> str | None:
 def _check_table(table: Any, what: str, *, missing_allowed: bool = False) -> np.ndarray:
     """A float64 (n, d) array without infinities (and without NaN unless ``missing_allowed``),
     or one clear error naming ``what`` is wrong."""
-    try:
-        array = np.asarray(table, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise InputError(f"{what} must be a numeric table: {err}") from err
-    if array.ndim != 2:
-        raise InputError(f"{what} must be a 2-D table (rows, features), got shape {array.shape}")
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise InputError(f"{what} is empty (shape {array.shape})")
+    array = two_dimensional(table, what)
     finite = ~np.isinf(array).any(axis=1) if missing_allowed else np.isfinite(array).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)
