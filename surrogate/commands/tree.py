@@ -122,6 +122,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, run: RunFolder) -> None:
     """Fit, measure, and write the report into ``run``."""
+    from training.devices import resolve_device
+
+    resolve_device(args.device)  # an unknown or absent device is an error before any work
     data = load_dataset(
         args.data,
         label_column=args.label_column,

@@ -101,3 +101,12 @@ def test_model_given_by_import_path_is_fitted_on_the_training_rows(tmp_path):
     assert "LogisticRegression" in results["black_box"]["description"]
     assert results["black_box"]["accuracy"] > 0.9
     assert np.isfinite(results["surrogate"]["fidelity"])
+
+
+def test_a_device_this_machine_lacks_is_refused(tmp_path):
+    import torch
+
+    absent = "tpu:3" if torch.cuda.is_available() else "cuda"
+    out = tmp_path / "tree"
+    assert main(["tree", "--device", absent, "--out", str(out)]) == 2
+    assert not out.exists()
