@@ -16,7 +16,13 @@ The public surface, imported on first use (so ``python -m gan_dissect --help`` s
 - Intervention: :func:`ablate` / :func:`insert` (context managers that switch units off or on,
   everywhere or in a region), :func:`unit_quantiles` (low "off" levels), :func:`box_region`;
   :func:`measure_effect` and :func:`effect_curve` (what an edit does, through the segmenter);
-  :func:`learn_unit_mask` (rank units by a learned ablation mask).
+  :func:`learn_unit_mask` (rank units by a learned ablation mask; its defaults
+  ``LEARN_STEPS``, ``LEARN_BATCH``, ``LEARN_LR``, ``LEARN_L2``, ``LEARN_UNITS`` are the
+  commands' too), :func:`rank_units_by_ablation` (for a segmenter that returns labels).
+- Your own generator: :func:`check_generator` (latent shape, image size and output range
+  checked on a first batch, with errors naming the option to change) and
+  :func:`with_output_range` (a generator drawing in e.g. [0, 1] mapped to the [-1, 1] that
+  segmenters, pictures and pixel losses get, with its layer names unchanged).
 - :func:`maximise_latent` / :func:`maximise_pixels` with :func:`concept_objective`,
   :func:`unit_objective`, :func:`logit_objective`: activation maximisation inside the
   generator and over free pixels.
@@ -57,6 +63,15 @@ _EXPORTS = {
     "InterventionEffect": "gan_dissect.effects",
     "learn_unit_mask": "gan_dissect.ranking",
     "LearnedMask": "gan_dissect.ranking",
+    "rank_units_by_ablation": "gan_dissect.ranking",
+    "LEARN_STEPS": "gan_dissect.ranking",
+    "LEARN_BATCH": "gan_dissect.ranking",
+    "LEARN_LR": "gan_dissect.ranking",
+    "LEARN_L2": "gan_dissect.ranking",
+    "LEARN_UNITS": "gan_dissect.ranking",
+    "check_generator": "gan_dissect.models",
+    "with_output_range": "gan_dissect.models",
+    "CheckedGenerator": "gan_dissect.models",
     "maximise_latent": "gan_dissect.actmax",
     "maximise_pixels": "gan_dissect.actmax",
     "concept_objective": "gan_dissect.actmax",

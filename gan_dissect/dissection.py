@@ -178,10 +178,24 @@ class DissectionResult:
         return np.asarray(self.iou.max(axis=1))
 
     def ceiling_fraction(self) -> np.ndarray:
-        """IoU as a fraction of the concept's ceiling at this layer (units, concepts); NaN where
-        the ceiling is 0 (the concept never appeared)."""
+        """IoU as a fraction of the concept's ceiling at this layer at the ideal unit's best level
+        (units, concepts), shown beside the headline :meth:`rule_ceiling_fraction`; NaN where the
+        ceiling is 0 (the concept never appeared)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(self.ceiling > 0, self.iou / self.ceiling, np.nan)
+
+    def rule_ceiling(self) -> np.ndarray:
+        """Per concept (concepts,), the IoU a perfect unit reaches under the rule the units were
+        measured with: held to the top ``1 - quantile`` of the pixels (``ceiling_at_quantile``)
+        for ``"quantile"`` thresholds, at its best level (``ceiling``) for ``"maxiou"``."""
+        return self.ceiling if self.threshold_mode == "maxiou" else self.ceiling_at_quantile
+
+    def rule_ceiling_fraction(self) -> np.ndarray:
+        """IoU as a fraction of :meth:`rule_ceiling` (units, concepts): ~1.0 for a perfect unit,
+        the headline figure; NaN where that ceiling is 0 or unknown."""
+        ceiling = self.rule_ceiling()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(ceiling > 0, self.iou / ceiling, np.nan)
 
     def chance_iou(self) -> np.ndarray:
         """IoU (units, concepts) that a unit's mask would reach by chance: that of two
@@ -196,8 +210,12 @@ class DissectionResult:
             return np.nan_to_num(a * b / (a + b - a * b))
 
     def matched(self) -> np.ndarray:
-        """Whether each unit's best IoU clears the floor (units,) bool."""
-        return np.asarray(self.best_iou() > self.iou_floor)
+        """Whether each unit's best IoU clears the floor and exceeds the chance IoU of its masks'
+        sizes (units,) bool: a low "maxiou" threshold can cover half the image, whose IoU with a
+        large concept is high by chance alone."""
+        best = self.best_concepts()
+        chance = self.chance_iou()[np.arange(self.units), best]
+        return np.asarray((self.best_iou() > self.iou_floor) & (self.best_iou() > chance))
 
     def label(self, unit: int) -> str | None:
         """The concept unit ``unit`` draws, or None when its best IoU does not clear the floor."""
@@ -223,10 +241,11 @@ class DissectionResult:
         return float(self.thresholds[unit, c])
 
     def concept_summary(self) -> list[dict[str, Any]]:
-        """Per concept: matched units, best unit and IoU, ceiling, share of pixels; most units
-        first."""
+        """Per concept: matched units, best unit and IoU, ceilings, share of pixels; most units
+        first. ``best_ceiling_fraction`` is the best IoU over :meth:`rule_ceiling`, the
+        ``..._best_level`` one over the ceiling at the ideal unit's best level."""
         best, ok = self.best_concepts(), self.matched()
-        fraction = self.ceiling_fraction()
+        fraction, at_best_level = self.rule_ceiling_fraction(), self.ceiling_fraction()
         rows = []
         for c, name in enumerate(self.concepts):
             top = int(np.argmax(self.iou[:, c])) if self.units else 0
@@ -237,6 +256,7 @@ class DissectionResult:
                     "best_unit": top,
                     "best_iou": float(self.iou[top, c]),
                     "best_ceiling_fraction": _finite_or_none(fraction[top, c]),
+                    "best_ceiling_fraction_best_level": _finite_or_none(at_best_level[top, c]),
                     "ceiling": float(self.ceiling[c]),
                     "ceiling_at_quantile": _finite_or_none(self.ceiling_at_quantile[c]),
                     "pixel_share": float(self.concept_area[c] / max(self.pixels, 1)),
@@ -251,7 +271,8 @@ class DissectionResult:
     def unit_records(self) -> list[dict[str, Any]]:
         """One readable record per unit, as in the JSON file."""
         best, ok, best_iou = self.best_concepts(), self.matched(), self.best_iou()
-        fraction, chance = self.ceiling_fraction(), self.chance_iou()
+        fraction, chance = self.rule_ceiling_fraction(), self.chance_iou()
+        at_best_level = self.ceiling_fraction()
         return [
             {
                 "unit": u,
@@ -259,6 +280,7 @@ class DissectionResult:
                 "matched": bool(ok[u]),
                 "iou": float(best_iou[u]),
                 "ceiling_fraction": _finite_or_none(fraction[u, best[u]]),
+                "ceiling_fraction_best_level": _finite_or_none(at_best_level[u, best[u]]),
                 "threshold": float(self.thresholds[u, best[u]]),
                 "chance_iou": float(chance[u, best[u]]),
                 "top_samples": [int(i) for i in self.top_samples[u]],

@@ -8,7 +8,12 @@ optimises a soft mask ``a`` in [0, 1] over the units so that ablating them,
 unit-mask optimisation of the reference code, CSAILVision/gandissect: Adam, ``a`` clamped to
 [0, 1] after each step, optionally started from the IoU ranking). The concept is measured
 softly, through the segmenter's probability of the concept at the pixels where it was, so that
-the loss has a gradient.
+the loss has a gradient. A segmenter that returns only labels gives no gradient:
+:func:`rank_units_by_ablation` then ranks units by what switching each one off alone removes.
+
+The learned ranking's defaults (:data:`LEARN_STEPS`, :data:`LEARN_BATCH`, :data:`LEARN_LR`,
+:data:`LEARN_L2`, :data:`LEARN_UNITS`) are defined here once; the commands and
+:func:`learn_unit_mask` use them.
 """
 
 from __future__ import annotations
@@ -23,13 +28,26 @@ import torch
 from gan_dissect._optimise import step_on
 from gan_dissect.dissection import Segmentation, latent_shape, latents
 from gan_dissect.hooks import trace
-from gan_dissect.intervention import Values, intervene
+from gan_dissect.intervention import Values, ablate, intervene
 from training.devices import module_device
 from training.errors import InputError
 from training.progress import progress
 
 LEARN_STREAM = 3
 """Latent stream of the samples the unit mask is learned on (effects are measured on 2)."""
+
+LEARN_STEPS = 200
+"""Adam steps of the learned unit mask."""
+LEARN_BATCH = 8
+"""Fresh latents per step of the learned unit mask."""
+LEARN_LR = 0.05
+"""Adam learning rate of the learned unit mask."""
+LEARN_L2 = 0.005
+"""L2 penalty on the learned unit mask."""
+LEARN_UNITS = "8%"
+"""Units an edit takes from a ranking by default: a share of the layer (at least one unit)."""
+ABLATION_RANKING_SAMPLES = 32
+"""Samples on which :func:`rank_units_by_ablation` switches each unit off."""
 
 OTHERS_REDUCTIONS = ("mean", "max")
 """How ``keep_others`` sums up the other concepts' changes: their mean, or the largest."""
@@ -53,7 +71,9 @@ def _probabilities(
     if not isinstance(scores, torch.Tensor) or scores.dim() != 4:
         got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
         raise InputError(
-            f"optimising through the segmenter needs class scores (N, C, H, W); it returned {got}"
+            f"optimising through the segmenter needs class scores (N, C, H, W); it returned {got} "
+            "(labels have no gradient): rank units by IoU instead (--ranking iou, or "
+            "DissectionResult.units_for) or by single-unit ablation (rank_units_by_ablation)"
         )
     return torch.softmax(scores.float(), dim=1)
 
@@ -97,10 +117,10 @@ def learn_unit_mask(
     *,
     off: Values = 0.0,
     init: Sequence[float] | np.ndarray | None = None,
-    steps: int = 200,
-    batch_size: int = 8,
-    lr: float = 0.02,
-    l2: float = 0.005,
+    steps: int = LEARN_STEPS,
+    batch_size: int = LEARN_BATCH,
+    lr: float = LEARN_LR,
+    l2: float = LEARN_L2,
     keep_others: float = 0.0,
     others_reduce: str = "mean",
     budget: float | None = None,
@@ -198,6 +218,72 @@ def learn_unit_mask(
             "seed": seed,
             "stream": stream,
             "init": "zeros" if init is None else "given",
+        },
+    )
+
+
+def gives_scores(segmenter: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor) -> bool:
+    """Whether ``segmenter`` returns class scores (N, C, H, W) for ``images``, not labels."""
+    with torch.no_grad():
+        output = segmenter(images)
+    return isinstance(output, torch.Tensor) and output.dim() == 4
+
+
+def rank_units_by_ablation(
+    generator: torch.nn.Module,
+    segmenter: Callable[[torch.Tensor], torch.Tensor],
+    layer: str,
+    concept: str,
+    *,
+    off: Values = 0.0,
+    num_samples: int = ABLATION_RANKING_SAMPLES,
+    batch_size: int = LEARN_BATCH,
+    seed: int = 0,
+    z_shape: Sequence[int] | None = None,
+    concepts: Sequence[str] | None = None,
+) -> LearnedMask:
+    """Rank ``layer``'s units by the share of ``concept``'s pixels that switching each one off
+    alone (to ``off``) removes, on ``num_samples`` latents of the learned ranking's stream.
+
+    Works with a segmenter that returns labels, which :func:`learn_unit_mask` cannot follow;
+    costs one generator pass per unit and sample. ``strength[u]`` is that share, clipped to
+    [0, 1]; ``history`` is empty.
+    """
+    if num_samples < 1 or batch_size < 1:
+        raise InputError("num_samples and batch_size must be positive")
+    segmentation = Segmentation(segmenter, concepts)
+    if concept not in segmentation.concepts:
+        raise InputError(f"no concept {concept!r}; concepts: {', '.join(segmentation.concepts)}")
+    c = segmentation.concepts.index(concept)
+    shape = latent_shape(generator, z_shape)
+    device = module_device(generator)
+    with torch.no_grad(), trace(generator, layer, stop=True) as record:
+        generator(latents(seed, [0], shape, stream=LEARN_STREAM).to(device))
+    assert record.output is not None
+    num_units = int(record.output.shape[1])
+    before = 0
+    after = np.zeros(num_units, np.int64)
+    batches = range(0, num_samples, batch_size)
+    with torch.no_grad():
+        for start in progress(batches, desc="rank units by ablation", total=len(batches)):
+            index = range(start, min(start + batch_size, num_samples))
+            z = latents(seed, index, shape, stream=LEARN_STREAM).to(device)
+            before += int((segmentation(generator(z)) == c).sum())
+            for unit in range(num_units):
+                with ablate(generator, layer, [unit], off=off):
+                    after[unit] += int((segmentation(generator(z)) == c).sum())
+    removed = 1.0 - after / before if before else np.zeros(num_units)
+    return LearnedMask(
+        layer=layer,
+        concept=concept,
+        strength=np.clip(removed, 0.0, 1.0).astype(np.float64),
+        history=[],
+        params={
+            "method": "single-unit ablation",
+            "num_samples": num_samples,
+            "batch_size": batch_size,
+            "seed": seed,
+            "stream": LEARN_STREAM,
         },
     )
 

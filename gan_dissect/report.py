@@ -85,7 +85,7 @@ def _units_to_show(result: DissectionResult, count: int) -> list[int]:
 
 
 def _layer_context(result: DissectionResult, images: dict[int, str], chart: str) -> dict[str, Any]:
-    best, fraction = result.best_concepts(), result.ceiling_fraction()
+    best, fraction = result.best_concepts(), result.rule_ceiling_fraction()
     matched = result.matched()
     rows = []
     for record in result.unit_records():

@@ -1,10 +1,13 @@
 """What the ablate, actmax and invert commands share: the models, and which units to edit.
 
-Units are chosen in one of three ways (``--units``): ``auto``, the first ``--num-units`` of a
-ranking of ``--layer``'s units for ``--concept`` (``--ranking iou``: by IoU in a dissection,
-read from ``--dissection`` or made here; ``--ranking learned``: by a learned ablation mask);
-a list of unit numbers; or the folder of an earlier ``ablate`` run, whose layer, units and
-off / on values are used as they were.
+Units are chosen in one of three ways (``--units``): ``auto``, the first ``--num-units`` (a
+number or a share of the layer) of a ranking of ``--layer``'s units for ``--concept``
+(``--ranking iou``: by IoU in a dissection, read from ``--dissection`` or made here;
+``--ranking learned``: by a learned ablation mask, or with a segmenter that returns labels by
+what each unit removes when ablated alone); a list of unit numbers; or the folder of an earlier
+``ablate`` run, whose layer, units and off / on values are used as they were. ``--layer auto``
+and ``--concept auto`` read the dissection: the concept (lamp when the segmenter has one) and
+the layer of the unit of highest IoU / ceiling.
 """
 
 from __future__ import annotations
@@ -18,20 +21,28 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_dissect.commands.dissect import (
-    load_generator,
-    load_segmenter,
-)
+from gan_dissect.commands.dissect import load_segmenter, prepare_generator
 from gan_dissect.dissection import (
     DissectionResult,
     Segmentation,
-    dissect,
-    latent_shape,
+    dissect_layers,
     load_dissection,
 )
 from gan_dissect.hooks import find_layer
 from gan_dissect.intervention import unit_numbers, unit_quantiles
-from gan_dissect.ranking import OTHERS_REDUCTIONS, LearnedMask, learn_unit_mask
+from gan_dissect.models import CheckedGenerator
+from gan_dissect.ranking import (
+    LEARN_BATCH,
+    LEARN_L2,
+    LEARN_LR,
+    LEARN_STEPS,
+    LEARN_UNITS,
+    OTHERS_REDUCTIONS,
+    LearnedMask,
+    gives_scores,
+    learn_unit_mask,
+    rank_units_by_ablation,
+)
 from training.errors import ConfigError, InputError
 
 EFFECT_FILE = "effect.json"
@@ -40,8 +51,18 @@ EFFECT_FILE = "effect.json"
 def add_unit_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that choose the layer and units to edit (see the module docstring)."""
     units = parser.add_argument_group("which units")
-    units.add_argument("--concept", default="lamp", help="the concept whose units are edited")
-    units.add_argument("--layer", default=None, help="layer whose units are edited (required)")
+    units.add_argument(
+        "--concept",
+        default="auto",
+        help="the concept whose units are edited; 'auto': lamp when the segmenter has it, else "
+        "the concept of the dissected unit of highest IoU / ceiling",
+    )
+    units.add_argument(
+        "--layer",
+        default="auto",
+        help="layer whose units are edited; 'auto': the dissected layer whose best unit for "
+        "--concept has the highest IoU / ceiling",
+    )
     units.add_argument(
         "--units",
         default="auto",
@@ -50,7 +71,7 @@ def add_unit_arguments(parser: argparse.ArgumentParser) -> None:
     )
     units.add_argument(
         "--num-units",
-        default="5",
+        default=LEARN_UNITS,
         help="units chosen by 'auto': a number, or a share of the layer's units such as '8%%' "
         "(rounded down, at least 1)",
     )
@@ -58,22 +79,24 @@ def add_unit_arguments(parser: argparse.ArgumentParser) -> None:
         "--ranking",
         choices=("learned", "iou"),
         default="learned",
-        help="'learned': a soft ablation mask optimised to remove the concept; 'iou': by IoU",
+        help="'learned': a soft ablation mask optimised to remove the concept (with a segmenter "
+        "that returns labels, which give no gradient: each unit ablated alone); 'iou': by IoU",
     )
     units.add_argument(
         "--dissection",
         default="auto",
         help="a dissect run folder or dissection.json holding --layer, or 'auto' (dissect "
-        "--layer here on --dissect-samples samples); gives IoU ranks and 'on' values",
+        "--layer, or every layer dissect would choose, here on --dissect-samples samples); "
+        "gives IoU ranks and 'on' values",
     )
     units.add_argument(
         "--dissect-samples", type=int, default=500, help="samples of an 'auto' dissection"
     )
     learn = parser.add_argument_group("learned ranking")
-    learn.add_argument("--learn-steps", type=int, default=100, help="Adam steps")
-    learn.add_argument("--learn-batch", type=int, default=8, help="latents per step")
-    learn.add_argument("--learn-lr", type=float, default=0.05, help="Adam learning rate")
-    learn.add_argument("--learn-l2", type=float, default=0.005, help="L2 penalty on the mask")
+    learn.add_argument("--learn-steps", type=int, default=LEARN_STEPS, help="Adam steps")
+    learn.add_argument("--learn-batch", type=int, default=LEARN_BATCH, help="latents per step")
+    learn.add_argument("--learn-lr", type=float, default=LEARN_LR, help="Adam learning rate")
+    learn.add_argument("--learn-l2", type=float, default=LEARN_L2, help="L2 penalty on the mask")
     learn.add_argument(
         "--learn-budget",
         default="none",
@@ -133,23 +156,15 @@ class UnitChoice:
         return {"off": pick(self.off), "on": pick(self.on)}
 
 
-def load_models(args: argparse.Namespace, device: torch.device) -> tuple[Any, Any, Segmentation]:
-    """The generator (eval mode), the segmenter and its checked :class:`Segmentation`."""
-    generator = load_generator(args.generator, device)
+def load_models(
+    args: argparse.Namespace, device: torch.device
+) -> tuple[CheckedGenerator, Any, Segmentation]:
+    """The checked generator (eval mode, mapped to [-1, 1], its latent shape), the segmenter
+    and its checked :class:`Segmentation`."""
+    checked = prepare_generator(args, device)
     segmenter = load_segmenter(args.segmenter, device)
     concepts = split(args.concepts)
-    return generator, segmenter, Segmentation(segmenter, concepts)
-
-
-def z_shape_of(args: argparse.Namespace, generator: torch.nn.Module) -> tuple[int, ...]:
-    """The latent shape from --z-shape or the generator."""
-    shape = None
-    if args.z_shape is not None:
-        try:
-            shape = tuple(int(part) for part in str(args.z_shape).split(","))
-        except ValueError as err:
-            raise ConfigError(f"--z-shape must be integers, got {args.z_shape!r}") from err
-    return latent_shape(generator, shape)
+    return checked, segmenter, Segmentation(segmenter, concepts)
 
 
 def choose_units(
@@ -160,7 +175,7 @@ def choose_units(
     z_shape: tuple[int, ...],
 ) -> UnitChoice:
     """The units to edit and the values to set them to, as the options say."""
-    if args.concept not in segmentation.concepts:
+    if args.concept != "auto" and args.concept not in segmentation.concepts:
         raise ConfigError(
             f"--concept {args.concept!r} is not one of the segmenter's concepts: "
             f"{', '.join(segmentation.concepts)}"
@@ -173,38 +188,25 @@ def choose_units(
             f"--units {args.units!r} is neither 'auto', unit numbers, nor an ablate run folder "
             f"(no {EFFECT_FILE} there)"
         )
-    if not args.layer:
-        raise ConfigError("name the layer whose units to edit with --layer (e.g. layer3)")
-    find_layer(generator, args.layer)
-    dissection = _dissection(args, generator, segmenter, segmentation, z_shape)
-    c = dissection.concept_index(args.concept)
+    if args.layer and args.layer != "auto":
+        find_layer(generator, args.layer)
+    dissections = _dissections(args, generator, segmenter, segmentation, z_shape)
+    concept = _concept(args.concept, dissections)
+    layer = _layer(args.layer, concept, dissections)
+    dissection = dissections[layer]
+    c = dissection.concept_index(concept)
     learned = None
+    off = _level(args.off_level, "off-level", generator, layer, args, dissection, c)
     if args.units == "auto":
-        count = unit_count(args.num_units, dissection.units, args.layer)
+        count = unit_count(args.num_units, dissection.units, layer)
         if args.ranking == "learned":
-            learned = learn_unit_mask(
-                generator,
-                segmenter,
-                args.layer,
-                args.concept,
-                off=_level(args.off_level, "off-level", generator, args, dissection, c),
-                init=None,
-                steps=args.learn_steps,
-                batch_size=args.learn_batch,
-                lr=args.learn_lr,
-                l2=args.learn_l2,
-                keep_others=args.keep_others,
-                others_reduce=args.others_reduce,
-                budget=_budget(args, count),
-                seed=args.seed,
-                z_shape=z_shape,
-                concepts=segmentation.concepts,
+            learned, how = _learned_ranking(
+                args, generator, segmenter, segmentation, z_shape, layer, concept, off, count
             )
             units = learned.order()[:count]
-            how = f"top {count} of a learned ablation mask"
         else:
-            units = dissection.units_for(args.concept)[:count]
-            how = f"top {count} by IoU with {args.concept}"
+            units = dissection.units_for(concept)[:count]
+            how = f"top {count} by IoU with {concept}"
     else:
         numbers = [int(u) for u in split(str(args.units)) or []]
         repeated = sorted({u for u in numbers if numbers.count(u) > 1})
@@ -213,15 +215,103 @@ def choose_units(
         units = [int(u) for u in unit_numbers(np.asarray(numbers), dissection.units)]
         how = "given"
     return UnitChoice(
-        layer=args.layer,
+        layer=layer,
         units=units,
-        concept=args.concept,
-        off=_level(args.off_level, "off-level", generator, args, dissection, c),
-        on=_level(args.on_level, "on-level", generator, args, dissection, c),
+        concept=concept,
+        off=off,
+        on=_level(args.on_level, "on-level", generator, layer, args, dissection, c),
         how=how,
         dissection=dissection,
         learned=learned,
     )
+
+
+def _learned_ranking(
+    args: argparse.Namespace,
+    generator: torch.nn.Module,
+    segmenter: Any,
+    segmentation: Segmentation,
+    z_shape: tuple[int, ...],
+    layer: str,
+    concept: str,
+    off: float | np.ndarray,
+    count: int,
+) -> tuple[LearnedMask, str]:
+    """The learned ranking, or with a segmenter that returns labels (no gradient to follow)
+    the ranking by single-unit ablation; and how the units were chosen, in words."""
+    from gan_dissect.dissection import latents
+    from training.devices import module_device
+
+    with torch.no_grad():
+        probe = generator(latents(args.seed, [0, 1], z_shape).to(module_device(generator)))
+    if not gives_scores(segmenter, probe):
+        ranking = rank_units_by_ablation(
+            generator,
+            segmenter,
+            layer,
+            concept,
+            off=off,
+            batch_size=args.learn_batch,
+            seed=args.seed,
+            z_shape=z_shape,
+            concepts=segmentation.concepts,
+        )
+        return ranking, (
+            f"top {count} by the {concept} each removes when ablated alone (the segmenter "
+            "returns labels, which a learned mask cannot follow)"
+        )
+    learned = learn_unit_mask(
+        generator,
+        segmenter,
+        layer,
+        concept,
+        off=off,
+        init=None,
+        steps=args.learn_steps,
+        batch_size=args.learn_batch,
+        lr=args.learn_lr,
+        l2=args.learn_l2,
+        keep_others=args.keep_others,
+        others_reduce=args.others_reduce,
+        budget=_budget(args, count),
+        seed=args.seed,
+        z_shape=z_shape,
+        concepts=segmentation.concepts,
+    )
+    return learned, f"top {count} of a learned ablation mask"
+
+
+def _concept(requested: str, dissections: dict[str, DissectionResult]) -> str:
+    """--concept, or for 'auto' lamp when the segmenter has it (the shipped models' running
+    example), else the concept of the unit of highest IoU / ceiling in any dissected layer."""
+    concepts = next(iter(dissections.values())).concepts
+    if requested != "auto":
+        return requested
+    if "lamp" in concepts:
+        return "lamp"
+    best: tuple[float, str] = (-1.0, concepts[0])
+    for result in dissections.values():
+        fraction = np.nan_to_num(result.rule_ceiling_fraction(), nan=-1.0)
+        fraction[~result.matched()] = -1.0
+        unit, c = np.unravel_index(int(np.argmax(fraction)), fraction.shape)
+        if fraction[unit, c] > best[0]:
+            best = (float(fraction[unit, c]), concepts[int(c)])
+    return best[1]
+
+
+def _layer(requested: str | None, concept: str, dissections: dict[str, DissectionResult]) -> str:
+    """--layer, or for 'auto' the dissected layer whose best unit for ``concept`` has the
+    highest IoU / ceiling."""
+    if requested and requested != "auto":
+        if requested not in dissections:
+            raise ConfigError(f"the dissection has no layer {requested!r}")
+        return requested
+
+    def score(result: DissectionResult) -> float:
+        column = result.rule_ceiling_fraction()[:, result.concept_index(concept)]
+        return float(np.nanmax(column)) if np.isfinite(column).any() else -1.0
+
+    return max(dissections, key=lambda name: score(dissections[name]))
 
 
 def unit_count(value: object, layer_units: int, layer: str = "the layer") -> int:
@@ -319,33 +409,38 @@ def layer_units(generator: torch.nn.Module, layer: str, z_shape: tuple[int, ...]
     return int(record.output.shape[1])
 
 
-def _dissection(
+def _dissections(
     args: argparse.Namespace,
     generator: torch.nn.Module,
     segmenter: Any,
     segmentation: Segmentation,
     z_shape: tuple[int, ...],
-) -> DissectionResult:
+) -> dict[str, DissectionResult]:
+    """Dissections by layer: of --layer (or every layer) from --dissection, or made here."""
+    named = args.layer if args.layer and args.layer != "auto" else None
     if args.dissection != "auto":
         results = load_dissection(args.dissection)
-        if args.layer not in results:
+        if named is not None and named not in results:
             raise ConfigError(
-                f"the dissection {args.dissection} has no layer {args.layer!r} "
+                f"the dissection {args.dissection} has no layer {named!r} "
                 f"(it has {', '.join(results)})"
             )
-        result = results[args.layer]
-        if result.concepts != segmentation.concepts:
+        first = next(iter(results.values()))
+        if first.concepts != segmentation.concepts:
             raise ConfigError(
-                f"the dissection {args.dissection} was made with concepts {result.concepts}, "
+                f"the dissection {args.dissection} was made with concepts {first.concepts}, "
                 f"the segmenter has {segmentation.concepts}"
             )
-        return result
+        return {named: results[named]} if named is not None else results
     if args.dissect_samples < 1:
         raise ConfigError("--dissect-samples must be at least 1")
-    return dissect(
+    from gan_dissect.commands.dissect import choose_layers
+
+    layers = [named] if named is not None else choose_layers(generator, "auto", z_shape)
+    return dissect_layers(
         generator,
         segmenter,
-        args.layer,
+        layers,
         num_samples=args.dissect_samples,
         batch_size=args.batch_size,
         seed=args.seed,
@@ -358,6 +453,7 @@ def _level(
     text: str,
     name: str,
     generator: torch.nn.Module,
+    layer: str,
     args: argparse.Namespace,
     dissection: DissectionResult,
     concept: int,
@@ -377,7 +473,7 @@ def _level(
         except ValueError as err:
             raise ConfigError(f"--{name} {text!r}: quantile:Q needs a number Q") from err
         try:
-            levels = unit_quantiles(generator, args.layer, level, seed=args.seed)
+            levels = unit_quantiles(generator, layer, level, seed=args.seed)
         except InputError as err:
             raise ConfigError(f"--{name} {text!r}: {err}") from err
         return levels[:, 0].numpy().astype(np.float64)
@@ -401,17 +497,30 @@ def split(text: str | None) -> list[str] | None:
     return [part.strip() for part in str(text).split(",") if part.strip()]
 
 
-def parse_box(text: str | None, size: int) -> torch.Tensor | None:
-    """A pixel box 'x0,y0,x1,y1' as an (H, W) mask; None / 'none' / 'everywhere' is None."""
+def parse_box(
+    text: str | None, size: tuple[int, int], flag: str = "--insert-region"
+) -> torch.Tensor | None:
+    """A box 'x0,y0,x1,y1' as an (H, W) mask: shares of the image's width and height when every
+    value lies in [0, 1] (so '0,0.5,0.5,1' is the lower left quarter at any size), else pixels;
+    None / 'none' / 'everywhere' is None. A bad box is a :class:`ConfigError` naming ``flag``."""
     if text is None or str(text).strip().lower() in ("none", "everywhere", ""):
         return None
     from gan_dissect.intervention import box_region
 
+    height, width = size
     try:
         box = [float(part) for part in split(str(text)) or []]
     except ValueError as err:
-        raise ConfigError(f"a region is 'x0,y0,x1,y1' in pixels, got {text!r}") from err
+        raise ConfigError(
+            f"{flag} {text!r}: a region is 'x0,y0,x1,y1', as shares of the image (0..1) or in "
+            "pixels"
+        ) from err
+    if len(box) == 4 and all(0.0 <= v <= 1.0 for v in box):
+        box = [box[0] * width, box[1] * height, box[2] * width, box[3] * height]
     try:
-        return box_region(size, box)
+        return box_region((height, width), box)
     except InputError as err:
-        raise ConfigError(str(err)) from err
+        raise ConfigError(
+            f"{flag} {text!r}: {err}; give shares of the image such as 0,0.5,0.5,1 (the lower "
+            "left quarter) or pixels inside it"
+        ) from err

@@ -27,7 +27,6 @@ from gan_dissect.commands._units import (
     load_models,
     parse_box,
     split,
-    z_shape_of,
 )
 from gan_dissect.commands.dissect import add_model_arguments
 from gan_dissect.dissection import latents
@@ -44,6 +43,9 @@ from training.devices import module_device, resolve_device
 from training.errors import ConfigError
 from training.runs import RunFolder, display_command
 
+DEFAULT_INSERT_REGION = "0,0.5,0.5,1"
+"""The lower left quarter of the image, as shares of its width and height (x0, y0, x1, y1)."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m gan_dissect ablate``."""
@@ -54,9 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     measure.add_argument("--batch-size", type=int, default=50, help="samples per batch")
     measure.add_argument(
         "--insert-region",
-        default="0,32,32,64",
-        help="pixel box x0,y0,x1,y1 in which units are inserted (and ablated) for the ACE in "
-        "a region, or 'none'",
+        default=DEFAULT_INSERT_REGION,
+        help="box x0,y0,x1,y1 in which units are inserted (and ablated) for the ACE in a "
+        "region: shares of the image when every value lies in 0..1 (default: the lower left "
+        "quarter), else pixels; or 'none'",
     )
     measure.add_argument(
         "--region-samples", type=int, default=300, help="samples of the region measurement"
@@ -79,9 +82,9 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
     device = resolve_device(args.device)
-    generator, segmenter, segmentation = load_models(args, device)
-    z_shape = z_shape_of(args, generator)
-    region = parse_box(args.insert_region, _image_size(generator, z_shape))
+    checked, segmenter, segmentation = load_models(args, device)
+    generator, z_shape = checked.generator, checked.z_shape
+    region = parse_box(args.insert_region, checked.image_size)
     choice = choose_units(args, generator, segmenter, segmentation, z_shape)
     common = {
         "num_samples": args.num_samples,
@@ -144,8 +147,8 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
             f"Switching {len(choice.units)} units of {choice.layer} off (to "
             f"{_describe(choice.values_for_record()['off'])}) on {args.num_samples} generated "
             f"images, and on (to {_describe(choice.values_for_record()['on'])}), with every "
-            "concept counted by the segmenter. The same samples with and without their "
-            f"{choice.concept}s are at the end of the page."
+            "concept counted by the segmenter. The same samples with the units on and off "
+            "are at the end of the page."
         ),
         home="../index.html",
     )
@@ -156,14 +159,6 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         f"{effect.largest_other_change()[0]} {report.percent(effect.largest_other_change()[1])}",
         preview="with_and_without.png",
     )
-
-
-def _image_size(generator: torch.nn.Module, z_shape: tuple[int, ...]) -> int:
-    with torch.inference_mode():
-        images = generator(latents(0, [0], z_shape).to(module_device(generator)))
-    if images.dim() != 4 or images.shape[-1] != images.shape[-2]:
-        raise ConfigError(f"the generator makes {tuple(images.shape)}, not square images")
-    return int(images.shape[-1])
 
 
 def _describe(values: float | list[float]) -> str:
@@ -386,7 +381,7 @@ def _sections(
         ace = in_region.ace() or {"ace": float("nan")}
         blocks.append(
             report.text(
-                f"The units set to their typical value where {choice.concept}s are, only inside "
+                f"The units set to their typical value where {choice.concept} is, only inside "
                 f"the box (outlined). Shown: the {len(chosen)} of the {in_region.num_samples} "
                 f"measured samples where insertion added the most {choice.concept} pixels in the "
                 f"box. ACE in the box over all of them: {ace['ace']:+.4f}."
@@ -409,7 +404,9 @@ def _sections(
         before = generator(z).cpu()
         with ablate(generator, choice.layer, choice.units, off=choice.off):
             after = generator(z).cpu()
-    blocks = page.section(f"The same streets with and without their {choice.concept}s", "streets")
+    blocks = page.section(
+        f"The same samples with and without the {choice.concept} units", "streets"
+    )
     blocks.append(
         report.text(
             f"The {len(shown)} of the {effect.num_samples} measured samples with the most "

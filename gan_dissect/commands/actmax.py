@@ -35,7 +35,6 @@ from gan_dissect.commands._units import (
     add_unit_arguments,
     choose_units,
     load_models,
-    z_shape_of,
 )
 from gan_dissect.commands.dissect import add_model_arguments
 from gan_dissect.dissection import Segmentation, latents
@@ -54,9 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     method = parser.add_argument_group("maximisation")
     method.add_argument(
         "--objective",
-        default="concept:lamp",
+        default="auto",
         help="concept:NAME, unit:LAYER:UNIT, or logit:CLASSIFIER:INDEX (CLASSIFIER: a shipped "
-        "model name such as lamp_classifier, or package.module:factory)",
+        "model name such as lamp_classifier, or package.module:factory); 'auto': "
+        "concept:CONCEPT of the chosen units when the segmenter returns scores, else the first "
+        "chosen unit (a segmenter's labels give no gradient)",
     )
     method.add_argument("--restarts", type=int, default=8, help="latents optimised at once")
     method.add_argument("--steps", type=int, default=200, help="Adam steps")
@@ -96,9 +97,14 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     if args.pixel_steps < 0:
         raise ConfigError("--pixel-steps must be >= 0")
     device = resolve_device(args.device)
-    generator, segmenter, segmentation = load_models(args, device)
-    z_shape = z_shape_of(args, generator)
-    objective = parse_objective(args.objective, segmenter, segmentation, device)
+    checked, segmenter, segmentation = load_models(args, device)
+    generator, z_shape = checked.generator, checked.z_shape
+    choice = None
+    if args.objective == "auto":
+        choice = choose_units(args, generator, segmenter, segmentation, z_shape)
+        objective = auto_objective(choice, generator, segmenter, segmentation, z_shape)
+    else:
+        objective = parse_objective(args.objective, segmenter, segmentation, device)
     options = {
         "steps": args.steps,
         "lr": args.lr,
@@ -121,10 +127,11 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
             seed=args.seed,
             device=device,
         )
-    choice = under = None
+    under = None
     typical_after = None
     if args.under_ablation == "yes":
-        choice = choose_units(args, generator, segmenter, segmentation, z_shape)
+        if choice is None:
+            choice = choose_units(args, generator, segmenter, segmentation, z_shape)
         starts = latents(args.seed, range(args.restarts), z_shape, stream=ACTMAX_STREAM)
         with ablate(generator, choice.layer, choice.units, off=choice.off):
             under = maximise_latent(
@@ -188,6 +195,24 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     run_folder.describe(
         f"Activation maximisation: {objective.name}", summary, preview="constrained.png"
     )
+
+
+def auto_objective(
+    choice: UnitChoice,
+    generator: torch.nn.Module,
+    segmenter: Any,
+    segmentation: Segmentation,
+    z_shape: tuple[int, ...],
+) -> Objective:
+    """The chosen concept's soft area when the segmenter returns scores, else the mean
+    activation of the first chosen unit (labels give no gradient to follow)."""
+    from gan_dissect.ranking import gives_scores
+
+    with torch.no_grad():
+        probe = generator(latents(0, [0, 1], z_shape).to(module_device(generator)))
+    if gives_scores(segmenter, probe):
+        return concept_objective(segmenter, choice.concept, segmentation.concepts)
+    return unit_objective(choice.layer, choice.units[0])
 
 
 def parse_objective(

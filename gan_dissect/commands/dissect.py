@@ -28,13 +28,18 @@ from gan_dissect.dissection import (
     Segmentation,
     checkpoint_files,
     dissect_layers,
-    latent_shape,
     latents,
     load_dissection,
     model_digest,
     save_dissection,
 )
 from gan_dissect.hooks import trace_many
+from gan_dissect.models import (
+    CheckedGenerator,
+    check_generator,
+    parse_output_range,
+    with_output_range,
+)
 from gan_dissect.report import safe_name, write_report
 from training.devices import resolve_device
 from training.errors import ConfigError
@@ -53,21 +58,37 @@ def add_model_arguments(
         "--generator",
         default=SHIPPED,
         help="'shipped' (the project's GAN) or package.module:factory of a torch.nn.Module "
-        "mapping latents to images (N, 3, H, W) in [-1, 1]",
+        "mapping latents to images (N, 3, H, W) (their range: --output-range)",
     )
     models.add_argument(
         "--segmenter",
         default=SHIPPED,
-        help="'shipped' or package.module:factory of images -> labels (N, H, W) or scores "
-        "(N, C, H, W), with a 'concepts' attribute (or give --concepts)",
+        help="'shipped' or package.module:factory of images in [-1, 1] -> labels (N, H, W) or "
+        "scores (N, C, H, W), with a 'concepts' attribute (or give --concepts)",
     )
     models.add_argument("--concepts", default=None, help="comma-separated concept names")
     models.add_argument(
         "--z-shape",
         default=None,
-        help="latent shape, e.g. 128 or 128,1,1; None: the generator's z_dim",
+        help="latent shape, e.g. 128 or 128,1,1; None: the generator's z_shape or z_dim",
+    )
+    models.add_argument(
+        "--output-range",
+        default="auto",
+        help="the generator's pixel range 'low,high' (e.g. 0,1), mapped to the [-1, 1] that "
+        "segmenters and pictures get; 'auto': [-1, 1], [0, 1] or [0, 255] told apart on a "
+        "first batch (any negative pixel: [-1, 1]); write a negative low as --output-range=-1,1",
     )
     return models
+
+
+def prepare_generator(args: argparse.Namespace, device: torch.device) -> CheckedGenerator:
+    """The generator of --generator, checked on a first batch against --z-shape and
+    --output-range and mapped to [-1, 1] (see :func:`gan_dissect.models.check_generator`)."""
+    generator = load_generator(args.generator, device)
+    return check_generator(
+        generator, _ints(args.z_shape), parse_output_range(getattr(args, "output_range", None))
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -123,11 +144,11 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     device = resolve_device(args.device)
     if args.processes < 1:
         raise ConfigError(f"--processes must be at least 1, got {args.processes}")
-    generator = load_generator(args.generator, device)
+    checked = prepare_generator(args, device)
+    generator, z_shape = checked.generator, checked.z_shape
     segmenter = load_segmenter(args.segmenter, device)
     concepts = _split(args.concepts)
     segmentation = Segmentation(segmenter, concepts)
-    z_shape = latent_shape(generator, _ints(args.z_shape))
     layers = choose_layers(generator, args.layers, z_shape)
     options = _dissect_options(args, z_shape, concepts)
     checkpoint = _checkpoint_path(args, generator, segmenter)
@@ -135,6 +156,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         if args.processes == 1:
             results = dissect_layers(generator, segmenter, layers, checkpoint=checkpoint, **options)
         else:
+            options["output_range"] = checked.output_range
             results = _dissect_in_processes(args, layers, options, checkpoint, device)
     except (KeyboardInterrupt, Terminated):
         saved = [] if checkpoint is None else checkpoint_files(checkpoint, args.processes)
@@ -160,7 +182,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         subtitle=(
             f"{_name(args.generator, 'generator')} dissected with "
             f"{_name(args.segmenter, 'segmenter')}: {args.num_samples} samples, "
-            f"layers {', '.join(layers)}"
+            f"layers {', '.join(layers)}{describe_range(checked)}"
         ),
         command=display_command(run_folder.command),
         home="../index.html",
@@ -187,16 +209,30 @@ def summarise(results: dict[str, DissectionResult]) -> str:
     for name, result in results.items():
         best = int(result.best_iou().argmax())
         label = result.concepts[int(result.best_concepts()[best])]
-        fraction = result.ceiling_fraction()[best, result.best_concepts()[best]]
+        fraction = result.rule_ceiling_fraction()[best, result.best_concepts()[best]]
+        rule = (
+            "at its best threshold"
+            if result.threshold_mode == "maxiou"
+            else f"held to the top {1 - result.quantile:.0%} of pixels"
+        )
         parts.append(
             f"{name}: {int(result.matched().sum())}/{result.units} units match a concept, "
             f"best unit {best} = {label} (IoU {result.best_iou()[best]:.3f}, "
-            f"{fraction:.2f} of ceiling)"
+            f"{fraction:.2f} of what a perfect unit reaches {rule})"
         )
     return "; ".join(parts)
 
 
 # --- models ----------------------------------------------------------------------------------
+
+
+def describe_range(checked: CheckedGenerator) -> str:
+    """'' for a generator drawing in [-1, 1], else how its pixels were mapped to [-1, 1]."""
+    if checked.output_range == (-1.0, 1.0):
+        return ""
+    low, high = checked.output_range
+    how = "detected" if checked.detected else "stated"
+    return f"; pixels in [{low:g}, {high:g}] ({how}) mapped to [-1, 1]"
 
 
 def load_generator(spec: str, device: torch.device) -> torch.nn.Module:
@@ -337,6 +373,7 @@ def _dissect_in_processes(
                 args.processes,
                 str(Path(scratch) / "rendezvous"),
                 args.generator,
+                options["output_range"],
                 args.segmenter,
                 device.type,
                 layers,
@@ -355,6 +392,7 @@ def _process_main(
     world: int,
     rendezvous: str,
     generator_spec: str,
+    output_range: tuple[float, float],
     segmenter_spec: str,
     device_type: str,
     layers: list[str],
@@ -377,9 +415,12 @@ def _process_main(
         device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if use_cuda else "cpu")
         if use_cuda:
             torch.cuda.set_device(device)
-        generator = load_generator(generator_spec, device)
+        generator = with_output_range(load_generator(generator_spec, device), output_range)
         segmenter = load_segmenter(segmenter_spec, device)
-        results = dissect_layers(generator, segmenter, layers, checkpoint=checkpoint, **options)
+        dissect_options = {k: v for k, v in options.items() if k != "output_range"}
+        results = dissect_layers(
+            generator, segmenter, layers, checkpoint=checkpoint, **dissect_options
+        )
         if rank == 0:
             save_dissection(result_path, results)
     finally:

@@ -24,7 +24,6 @@ from gan_dissect.commands._units import (
     add_unit_arguments,
     choose_units,
     load_models,
-    z_shape_of,
 )
 from gan_dissect.commands.dissect import add_model_arguments
 from gan_dissect.dissection import Segmentation
@@ -50,15 +49,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     method = parser.add_argument_group("inversion")
     method.add_argument(
         "--encoder",
-        default="shipped",
+        default="auto",
         help="'shipped' (the encoder trained for the shipped generator), 'none' (best of "
-        "--candidates random latents), or package.module:factory",
+        "--candidates random latents), or package.module:factory; 'auto': shipped for the "
+        "shipped generator, else none",
     )
     method.add_argument(
         "--refine-layer",
-        default="layer2",
+        default="auto",
         help="layer whose features are refined after z ('none': z only); edits must be at or "
-        "after it",
+        "after it; 'auto': the top-level layer just before the edited one (layer2 for the "
+        "shipped generator's layer3), or none when that is no feature map",
     )
     method.add_argument("--z-steps", type=int, default=200, help="Adam steps on z")
     method.add_argument("--feature-steps", type=int, default=150, help="steps on the features")
@@ -92,17 +93,23 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     if args.num_images < 1 or args.batch_size < 1:
         raise ConfigError("--num-images and --batch-size must be at least 1")
     device = resolve_device(args.device)
-    generator, segmenter, segmentation = load_models(args, device)
-    z_shape = z_shape_of(args, generator)
+    checked, segmenter, segmentation = load_models(args, device)
+    generator, z_shape = checked.generator, checked.z_shape
     index, real, exact = _real_scenes(args, generator, z_shape)
-    encoder = _encoder(args.encoder, generator, device)
-    refine = None if str(args.refine_layer).lower() == "none" else str(args.refine_layer)
+    shipped = args.generator == "shipped"
+    encoder_spec = ("shipped" if shipped else "none") if args.encoder == "auto" else args.encoder
+    encoder = _encoder(encoder_spec, generator, device)
     feature_loss = None
     if str(args.feature_loss).lower() != "none":
         feature_loss = FeatureLoss(
             segmenter, [s.strip() for s in str(args.feature_loss).split(",")]
         )
     choice = choose_units(args, generator, segmenter, segmentation, z_shape)
+    refine_spec = str(args.refine_layer)
+    if refine_spec == "auto":
+        refine_spec = _layer_before(generator, choice.layer, z_shape)
+    refine = None if refine_spec.lower() == "none" else refine_spec
+    args.encoder, args.refine_layer = encoder_spec, refine_spec  # shown as resolved
     _check_order(generator, refine, choice.layer)
     inversion = invert(
         generator,
@@ -217,6 +224,21 @@ def _encoder(spec: str, generator: torch.nn.Module, device: torch.device) -> Any
     from gan_dissect.commands.dissect import load_segmenter
 
     return load_segmenter(spec, device)  # any callable model, loaded the same way
+
+
+def _layer_before(generator: torch.nn.Module, edit: str, z_shape: tuple[int, ...]) -> str:
+    """The top-level module just before ``edit`` when it outputs feature maps, else 'none'."""
+    from gan_dissect.dissection import latents
+    from gan_dissect.hooks import trace
+
+    children = [name for name, _ in generator.named_children()]
+    if edit not in children or children.index(edit) == 0:
+        return "none"
+    before = children[children.index(edit) - 1]
+    z = latents(0, [0], z_shape).to(module_device(generator))
+    with torch.no_grad(), trace(generator, before, stop=True) as record:
+        generator(z)
+    return before if record.output is not None and record.output.dim() == 4 else "none"
 
 
 def _check_order(generator: torch.nn.Module, refine: str | None, edit: str) -> None:
@@ -337,7 +359,7 @@ def _write_page(
         f"{report.percent(lamp['fall'])} fewer (segmenter); exact {choice.concept} pixels still "
         f"labelled {choice.concept}: {report.percent(lamp['exact_still_labelled'])}",
     )
-    blocks = page.section(f"Real scenes without their {choice.concept}s", "edit")
+    blocks = page.section(f"Real scenes with the {choice.concept} units off", "edit")
     blocks.append(
         report.text(
             f"Each column is one held-out scene. Rows: the real scene; the generator's "
