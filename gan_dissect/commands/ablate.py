@@ -207,7 +207,7 @@ def _curve(
         counts = sorted({*counts, len(choice.units)})
     orders: dict[str, list[int]] = {"IoU ranking": choice.dissection.units_for(choice.concept)}
     if choice.learned is not None:
-        orders["learned ranking"] = choice.learned.order()
+        orders[_ranking_name(choice)] = choice.learned.order()
     orders.update(random_orders(units, args.random_repeats, args.seed))
     return effect_curve(
         generator,
@@ -223,6 +223,17 @@ def _curve(
         z_shape=z_shape,
         concepts=concepts,
     )
+
+
+def _by_ablation(choice: UnitChoice) -> bool:
+    """Whether the units were ranked by single-unit ablation (a segmenter of labels)."""
+    return choice.learned is not None and choice.learned.params.get("method") == (
+        "single-unit ablation"
+    )
+
+
+def _ranking_name(choice: UnitChoice) -> str:
+    return "single-unit ablation ranking" if _by_ablation(choice) else "learned ranking"
 
 
 def _random_removal(curve: EffectCurve | None, k: int) -> float | None:
@@ -339,7 +350,7 @@ def _sections(
                     "unit",
                     "IoU with " + choice.concept,
                     "IoU rank",
-                    "learned strength",
+                    "removed when ablated alone" if _by_ablation(choice) else "learned strength",
                     "dissection label",
                 ],
                 [
@@ -360,11 +371,18 @@ def _sections(
             title=f"Effect versus number of units ({curve.num_samples} samples per point)",
         )
         blocks = page.section("Effect versus number of units", "curve")
+        how = (
+            "The single-unit ablation ranking orders units by the share of the concept each "
+            "removes when switched off alone (the segmenter returns labels, through which no mask "
+            "can be learned)"
+            if _by_ablation(choice)
+            else "The learned ranking optimises a soft mask over the units to remove the concept "
+            "(with an L2 penalty)"
+        )
         blocks.append(
             report.text(
-                "The first k units of each ranking ablated together. The learned ranking optimises "
-                "a soft mask over the units to remove the concept (with an L2 penalty); the IoU "
-                "ranking orders units by how well their high activations coincide with it; random "
+                f"The first k units of each ranking ablated together. {how}; the IoU ranking "
+                "orders units by how well their high activations coincide with it; random "
                 "orders are the control."
             )
         )

@@ -227,6 +227,9 @@ def test_the_toy_gan_runs_through_every_command_naming_only_the_models(tmp_path)
     assert effect["choice"]["units"] == [PLANTED]  # 8 % of 16 units: one
     assert "ablated alone" in effect["choice"]["how"]
     assert effect["summary"]["removed_share"] > 0.9
+    curve = effect["curve"]
+    assert curve["removed"]["single-unit ablation ranking"][0] > 0.9  # one unit: the planted
+    assert max(curve["removed"]["random-0"][:1] + curve["removed"]["random-1"][:1]) < 0.5
     page = (ablation / "index.html").read_text()
     assert "Ablation of bright units" in page
     assert "lamp" not in page
@@ -247,3 +250,41 @@ def test_the_toy_gan_runs_through_every_command_naming_only_the_models(tmp_path)
     )
     assert fewer is not None, run["summary"]
     assert float(fewer.group(1)) > 50, run["summary"]
+
+
+def test_the_python_recipe_for_your_own_gan():
+    """The README's "Your own GAN" Python block, as written there (with the toy models)."""
+    MyGenerator, MySegmenter = ToyGenerator, BrightDark  # the names the README uses
+
+    from gan_dissect import (
+        ablate,
+        check_generator,
+        dissect_layers,
+        invert,
+        maximise_latent,
+        measure_effect,
+        rank_units_by_ablation,
+        unit_objective,
+    )
+
+    checked = check_generator(MyGenerator())  # latent shape, image size, output range ([0, 1])
+    generator, segmenter = checked.generator, MySegmenter()  # generator now draws in [-1, 1]
+    layer2 = dissect_layers(generator, segmenter, ["layer2"], num_samples=200)["layer2"]
+    best = layer2.units_for("bright", matched_only=True)[0]
+    ranking = rank_units_by_ablation(generator, segmenter, "layer2", "bright")
+    units = ranking.order()[:1]
+    effect, _ = measure_effect(generator, segmenter, "layer2", units, "bright", num_samples=200)
+    most = maximise_latent(generator, unit_objective("layer2", units[0]), steps=50)
+    with torch.no_grad():
+        photos = generator(torch.randn(4, *checked.z_shape))  # stand-ins for photos in [-1, 1]
+    inversion = invert(generator, photos, z_steps=50, feature_steps=0, candidates=8)
+    with torch.no_grad(), ablate(generator, "layer2", units):
+        edited = generator(inversion.z)  # the photos' inversions with the units off
+
+    assert best == PLANTED
+    assert layer2.unit_records()[best]["ceiling_fraction"] >= 0.95
+    assert units == [PLANTED]
+    assert effect.removed_share() > 0.9
+    assert float(most.scores.max()) > 0
+    assert inversion.errors["latent"] <= inversion.errors["start"]
+    assert int((segmenter(edited) == 0).sum()) == 0  # no bright pixel left
