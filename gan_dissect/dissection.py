@@ -620,6 +620,13 @@ class _DissectionRun:
             )
         if not bool(torch.isfinite(images).all()):
             raise InputError("generator returned NaN or infinite pixels")
+        if float(images.min()) >= 0:
+            warnings.warn(
+                f"{type(self.generator).__name__}'s first images have no negative pixel, so they "
+                "are not in the [-1, 1] that segmenters and pictures get here: map them with "
+                "gan_dissect.with_output_range(generator, (0, 1)) or check_generator(generator)",
+                stacklevel=4,
+            )
         size = (int(images.shape[2]), int(images.shape[3]))
         self.segmentation(images)  # raises when the segmenter's output does not fit
         layers = []

@@ -122,6 +122,11 @@ def test_the_output_range_is_detected_and_a_wrong_one_is_an_error_naming_the_opt
         check_generator(toy, z_shape=(32,))
 
 
+def test_dissecting_an_unmapped_generator_warns_naming_the_mapping(toy):
+    with pytest.warns(UserWarning, match=r"no negative pixel.*with_output_range"):
+        dissect_layers(toy, BrightDark(), ["layer2"], num_samples=4)
+
+
 def test_a_perfect_planted_unit_reads_near_one_and_chance_matches_do_not_count(toy):
     generator = with_output_range(toy, (0.0, 1.0))
     results = dissect_layers(generator, BrightDark(), ["layer2"], num_samples=120, batch_size=40)
