@@ -3,9 +3,12 @@
 Writes dissection.json (thresholds, IoU of every unit with every concept, ceilings, top samples),
 a picture strip per unit and index.html. By default the shipped GAN and segmenter; any other with
 --generator / --segmenter package.module:factory (a class, a function returning the model, or
-the model object itself). Progress is checkpointed next to --out: run the same command again
-after an interruption to resume. --processes N spreads the samples over N processes (one per
-GPU when there are GPUs) whose statistics are merged with torch.distributed.
+the model object itself). The generator is checked on a first batch: a latent shape it does
+not take names --z-shape, and its pixel range ([-1, 1], [0, 1] or [0, 255], detected, or
+--output-range) is mapped to the [-1, 1] that segmenters and pictures get. Progress is
+checkpointed next to --out: run the same command again after an interruption to resume.
+--processes N spreads the samples over N processes (one per GPU when there are GPUs) whose
+statistics are merged with torch.distributed.
 """
 
 from __future__ import annotations
