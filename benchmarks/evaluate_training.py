@@ -7,7 +7,10 @@
 - lamp classifier: accuracy on the held-out scenes (target >= 0.95);
 - generator (and generator32 when shipped): its images and held-out real scenes, both labelled
   by the shipped segmenter: each concept's mean pixel share (target: within 30 % of real), lamp
-  presence (target: >= 70 % of the real rate) and the Fréchet segmentation distance;
+  presence (target: >= 70 % of the real rate) and the Fréchet segmentation distance; and, in
+  the segmenter's pooled deepest features, FD, KID +- s.e., precision and recall (targets:
+  >= 0.7) against the held-out scenes, beside the real-vs-real floor (see
+  ``python -m benchmarks.gan_quality`` for the 2,000-sample table);
 - the scene renderer's speed, each model's recorded training time, the weights' total size.
 """
 
@@ -23,10 +26,13 @@ import torch
 from training.evaluation import (
     LAMP_PRESENCE_TARGET,
     REL_SHARE_TARGET,
+    ImageQuality,
     evaluate_classifier,
     evaluate_generator,
     evaluate_segmenter,
+    generate,
     lamp_occlusion_effect,
+    quality_table,
 )
 from training.pretrained import WEIGHTS_DIR, load_pretrained, read_model_card
 from training.runs import atomic_write_json
@@ -46,7 +52,8 @@ def _generator_report(
     name: str, segmenter: torch.nn.Module, scenes: int, samples: int
 ) -> dict[str, Any]:
     generator = load_pretrained(name)
-    real = held_out_scenes(scenes, size=int(generator.size))
+    size = int(generator.size)  # type: ignore[arg-type]
+    real = held_out_scenes(scenes, size=size)
     result = evaluate_generator(generator, segmenter, real, n=samples, seed=0)
     print(f"\n{name} ({generator.size} px), {samples} samples vs {scenes} held-out scenes,")
     print("both labelled by the shipped segmenter:")
@@ -67,6 +74,17 @@ def _generator_report(
         f"{_verdict(result['lamp_presence_ratio'] >= LAMP_PRESENCE_TARGET)}"
     )
     print(f"  Fréchet segmentation distance {result['fsd']:.2f} (shares in percent)")
+    n = min(scenes, samples)
+    quality = ImageQuality(segmenter, n=n, size=size)
+    features = quality.measure(generate(generator, n, seed=0))
+    result["features"] = features
+    print(f"  in the segmenter's pooled features, {n} samples against {n} held-out scenes:")
+    table = quality_table([("real vs real (floor)", features["floor"]), (name, features)])
+    print("\n".join("    " + line for line in table.splitlines()))
+    print(
+        f"  precision {features['precision']:.3f}, recall {features['recall']:.3f}: "
+        f"{_verdict(min(features['precision'], features['recall']) >= 0.7)}"
+    )
     print(f"  training time {_minutes(name)}")
     return result
 
