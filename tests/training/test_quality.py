@@ -92,3 +92,16 @@ def test_precision_and_recall_of_a_set_against_itself_and_a_far_cloud():
     precision, recall = precision_recall(points, half)
     assert precision == 0.5
     assert 0.5 <= recall < 0.9
+
+
+@pytest.mark.slow
+def test_kid_of_real_scenes_against_real_scenes_is_zero_within_two_standard_errors():
+    segmenter = load_pretrained("segmenter")
+    features = image_features(segmenter, held_out_scenes(4000).images)
+    # scenes in a random order: the renderer shares some colour jitter within chunks of 256
+    order = np.random.default_rng(0).permutation(len(features))
+    pairs = order.reshape(10, 2, 200)
+    means = np.array(
+        [kernel_distance(features[a], features[b], seed=i)[0] for i, (a, b) in enumerate(pairs)]
+    )
+    assert abs(means.mean()) < 2 * means.std(ddof=1) / np.sqrt(len(means))
