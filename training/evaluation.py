@@ -75,20 +75,32 @@ def segment(
     convolutional segmenter recognises objects at the scale it was trained on; ``size=None``
     keeps them as they are.
     """
+    parts = [scores.argmax(1).cpu().numpy() for scores in _run(segmenter, images, batch_size, size)]
+    return np.concatenate(parts).astype(np.int64)
+
+
+def _run(
+    segmenter: torch.nn.Module,
+    images: np.ndarray | torch.Tensor,
+    batch_size: int,
+    size: int | None,
+) -> Iterator[torch.Tensor]:
+    """The segmenter's output for each batch of ``images`` (resized to ``size``), in eval mode
+    and without gradients; the segmenter's own mode is restored afterwards."""
     device = module_device(segmenter)
     was_training = segmenter.training
     segmenter.eval()
     try:
-        parts = []
         for batch in _batches(images, batch_size):
             if size is not None and batch.shape[-1] != size:
                 batch = F.interpolate(
                     batch, size=(size, size), mode="bilinear", align_corners=False
                 )
-            parts.append(segmenter(batch.to(device)).argmax(1).cpu().numpy())
+            with torch.no_grad():
+                output = segmenter(batch.to(device))
+            yield output
     finally:
         segmenter.train(was_training)
-    return np.concatenate(parts).astype(np.int64)
 
 
 def evaluate_segmenter(
@@ -304,23 +316,13 @@ def image_features(
         raise ValueError(f"the segmenter has no layer {layer!r} to take features from")
     captured: list[torch.Tensor] = []
     handle = modules[layer].register_forward_hook(lambda _m, _i, out: captured.append(out))
-    device = module_device(segmenter)
-    was_training = segmenter.training
-    segmenter.eval()
     try:
         parts = []
-        for batch in _batches(images, batch_size):
-            if size is not None and batch.shape[-1] != size:
-                batch = F.interpolate(
-                    batch, size=(size, size), mode="bilinear", align_corners=False
-                )
-            captured.clear()
-            segmenter(batch.to(device))
-            maps = captured[-1].float().flatten(2)
+        for _ in _run(segmenter, images, batch_size, size):
+            maps = captured.pop().float().flatten(2)
             parts.append(torch.cat([maps.mean(2), maps.std(2)], 1).cpu().double().numpy())
     finally:
         handle.remove()
-        segmenter.train(was_training)
     return np.concatenate(parts)
 
 
