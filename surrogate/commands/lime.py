@@ -177,7 +177,7 @@ class Task:
 
     def candidates(self) -> list[int]:
         """Instances that were not used to fit the model, in order."""
-        return self.held_out if self.held_out is not None else list(range(_count(self.instances)))
+        return self.held_out if self.held_out is not None else list(range(len(self.instances)))
 
 
 def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
@@ -396,10 +396,6 @@ def _parse_instances(text: str | None, task: Task) -> list[int]:
     if outside:
         raise ConfigError(f"--instances {outside} are outside the {len(held_out)} held-out rows")
     return [held_out[row] for row in rows]
-
-
-def _count(instances: Any) -> int:
-    return len(instances)
 
 
 def _take(instances: Any, rows: list[int]) -> Any:
