@@ -27,7 +27,7 @@ import torch
 from training.evaluation import ImageQuality, compare_statistics, generate, segment
 from training.images import save_figure, save_grid
 from training.runs import atomic_write_bytes, atomic_write_json, package_versions
-from training.scenes import CONCEPTS, held_out_scenes
+from training.scenes import CONCEPTS, held_out_sample
 
 RECORD_FILE = "record.json"
 FEATURE_FIGURES = ("fd", "kid", "precision", "recall")
@@ -222,7 +222,7 @@ class GANQuality(_WritesToRun):
         self._segmenter = load_pretrained(self.segmenter_name, weights_dir=self.weights_dir)
         size = int(_generator_of(pl_module).size)  # type: ignore[arg-type]
         # the first half is the reference, the second the floor's other real set
-        real = held_out_scenes(2 * self.num_samples, size=size)
+        real = held_out_sample(2 * self.num_samples, size=size)
         self._real_labels = segment(self._segmenter, real.images[: self.num_samples])
         # KID subsets of at least 50 images each (down to 2 subsets for tiny test runs)
         subsets = min(10, max(2, self.num_samples // 50))

@@ -404,8 +404,8 @@ class ImageQuality:
     """How far generated images lie from held-out real scenes, in the segmenter's feature space.
 
     Built once from a segmenter and ``n`` reference real scenes; a second, disjoint set of ``n``
-    real scenes gives the floor. Both come from the held-out stream
-    (:func:`training.scenes.held_out_scenes`) unless given.
+    real scenes gives the floor. Both are drawn at random from 64 chunks of the held-out stream
+    (:func:`training.scenes.held_out_sample`) unless given.
 
     Parameters
     ----------
@@ -435,7 +435,7 @@ class ImageQuality:
         seed: int = 0,
         batch_size: int = 256,
     ) -> None:
-        from training.scenes import held_out_scenes
+        from training.scenes import held_out_sample
 
         self.segmenter = segmenter
         self.n = n
@@ -444,7 +444,7 @@ class ImageQuality:
         self.k = k
         self.seed = seed
         self.batch_size = batch_size
-        images = held_out_scenes(2 * n, size=size).images if real is None else real
+        images = held_out_sample(2 * n, size=size).images if real is None else real
         if len(images) < 2 * n:
             raise ValueError(f"need 2 x {n} real images (reference and floor), got {len(images)}")
         features = self.features(images[: 2 * n])

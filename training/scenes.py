@@ -198,6 +198,37 @@ def held_out_scenes(n: int = 256, *, size: int = 64) -> Scenes:
     return render_scenes(n, size=size, seed=HELD_OUT_SEED)
 
 
+def held_out_sample(n: int, *, size: int = 64, pool: int = 64 * CHUNK, seed: int = 0) -> Scenes:
+    """``n`` held-out scenes drawn at random (without replacement) from the first ``pool``.
+
+    The renderer draws some colour jitter (the sky's) once per chunk of :data:`CHUNK` scenes, so
+    ``n`` consecutive scenes show only ``n / CHUNK`` of those draws and two consecutive sets
+    differ by more than sampling. A sample spread over many chunks (64 by default, or as many as
+    ``n`` needs) stands for the real distribution, as the training set's 100 chunks do; this is
+    the reference that generated images are compared with. Rendered chunk by chunk, so memory
+    holds the chosen scenes only.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise InputError(f"n must be an integer >= 1, got {n!r}")
+    chunks = max(-(-int(pool) // CHUNK), -(-int(n) // CHUNK))
+    chosen = np.random.default_rng([int(seed), 1]).permutation(chunks * CHUNK)[:n]
+    parts: list[Scenes] = []
+    where = np.empty(n, dtype=np.int64)  # position in ``chosen`` of each scene appended
+    filled = 0
+    for k in range(chunks):
+        inside = np.flatnonzero(chosen // CHUNK == k)
+        if inside.size == 0:
+            continue
+        block = render_scenes(CHUNK, size=size, seed=HELD_OUT_SEED, start=k * CHUNK)
+        parts.append(block.subset(chosen[inside] - k * CHUNK))
+        where[filled : filled + inside.size] = inside
+        filled += inside.size
+    joined = Scenes(
+        **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Scenes)}
+    )
+    return joined.subset(np.argsort(where))  # back in the order of ``chosen``
+
+
 def colorize_labels(labels: np.ndarray) -> np.ndarray:
     """Label maps (N, H, W) or (H, W) as uint8 RGB pictures (..., 3) in :data:`CONCEPT_COLORS`."""
     labels = np.asarray(labels)

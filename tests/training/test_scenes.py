@@ -6,11 +6,13 @@ import torch
 
 from training.errors import ConfigError, InputError
 from training.scenes import (
+    CHUNK,
     CONCEPTS,
     HELD_OUT_SEED,
     MAX_LAMPS,
     colorize_labels,
     concept_shares,
+    held_out_sample,
     held_out_scenes,
     render_scenes,
 )
@@ -155,6 +157,25 @@ def test_held_out_scenes_are_fixed_and_not_training_scenes():
         SceneDataModule(seed=HELD_OUT_SEED)
     with pytest.raises(ConfigError, match="held-out"):
         SceneDataModule(seed=HELD_OUT_SEED - 1)  # its validation seed would be the held-out one
+
+
+def test_held_out_sample_spreads_over_chunks_and_is_exactly_those_scenes():
+    sample = held_out_sample(300, size=32, pool=8 * CHUNK)
+    pool = render_scenes(8 * CHUNK, size=32, seed=HELD_OUT_SEED)
+    flat_pool = pool.images.reshape(len(pool.images), -1)
+    # every sampled scene is one of the pool's, none twice, from (nearly) every chunk
+    found = [
+        int(np.flatnonzero((flat_pool == row).all(axis=1))[0])
+        for row in sample.images.reshape(300, -1)
+    ]
+    assert len(set(found)) == 300
+    np.testing.assert_array_equal(sample.labels, pool.labels[found])
+    assert len({i // CHUNK for i in found}) == 8
+    # the same sample for the same arguments; n larger than the pool widens the pool
+    np.testing.assert_array_equal(
+        held_out_sample(300, size=32, pool=8 * CHUNK).images, sample.images
+    )
+    assert len(held_out_sample(CHUNK + 10, size=32, pool=CHUNK).images) == CHUNK + 10
 
 
 @pytest.mark.parametrize(
