@@ -11,7 +11,9 @@ other held-out ones), the shipped generator (``training/weights/generator.pt``) 
 generator checkpoint given with ``--checkpoint`` (a ``GANModule`` Lightning checkpoint; its
 averaged generator when it kept one), each as the Fréchet distance, KID x 1e3 with its standard
 error, precision and recall (k = 3) in the segmenter's pooled bottleneck features
-(:class:`training.evaluation.ImageQuality`). ``--json`` also writes the figures.
+(:class:`training.evaluation.ImageQuality`). ``--json`` also writes the figures. ``--grid PNG``
+writes 32 images of the last generator measured (first four rows) above 32 held-out real scenes
+(last four rows), to look at side by side.
 """
 
 from __future__ import annotations
@@ -22,10 +24,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks.shipped_models import add_shipped_options, load_shipped
 from training.evaluation import ImageQuality, generate, quality_table
+from training.images import save_grid
 from training.modules import generator_from_checkpoint
 from training.runs import atomic_write_json
+from training.scenes import held_out_sample
 
 
 def measure_generators(
@@ -47,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-shipped", action="store_true", help="skip the shipped generator")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated latents")
     parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument("--grid", default=None, help="PNG: 32 generated above 32 real scenes")
     add_shipped_options(parser)
     args = parser.parse_args(argv)
     shipped, segmenter = load_shipped(args)
@@ -63,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.threads} thread(s), {time.perf_counter() - started:.0f} s"
     )
     print(quality_table(list(results.items())))
+    if args.grid and generators:
+        generated = generate(list(generators.values())[-1], 32, seed=args.seed)
+        real = held_out_sample(32, size=size).images
+        both = np.concatenate([np.asarray(generated), np.asarray(real)])
+        print(f"grid: {save_grid(both, args.grid, nrow=8, scale=2, value_range=(-1.0, 1.0))}")
     if args.json:
         atomic_write_json(
             Path(args.json),
