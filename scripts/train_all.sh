@@ -17,6 +17,7 @@ fit_and_export() {  # fit_and_export CONFIG RUN NAME [export options...]
 
 fit_and_export segmenter segmenter segmenter
 fit_and_export lamp_classifier lamp_classifier lamp_classifier
-fit_and_export gan64 gan64 generator
-"$PYTHON" -m training export runs/train/gan64 --name discriminator --part discriminator
+fit_and_export gan64_v2 gan64_v2 generator
+"$PYTHON" -m training export runs/train/gan64_v2 --name discriminator --part discriminator
+fit_and_export encoder encoder encoder  # inverts the generator just exported
 "$PYTHON" benchmarks/evaluate_training.py
