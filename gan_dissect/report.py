@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_dissect.dissection import DissectionResult, Segmentation, save_dissection
+from gan_dissect.dissection import DissectionResult, save_dissection
 from gan_dissect.hooks import trace
 from gan_dissect.stats import Upsampler
+from gan_dissect.subject import Segmentation, Subject
 from training.devices import module_device
 from training.images import make_grid, overlay_mask, save_figure, to_uint8_images
 from training.pages import write_page
@@ -32,22 +33,25 @@ MASK_OFF = (45, 45, 55)
 def write_report(
     folder: str | Path,
     results: dict[str, DissectionResult],
-    generator: torch.nn.Module,
-    segmentation: Segmentation,
+    subject: Subject,
     *,
     report_units: int = 64,
-    batch_size: int = 32,
     title: str = "GAN dissection",
     subtitle: str = "",
     command: str = "",
     home: str = "",
-    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``dissection.json``, unit strips, bar charts and ``index.html`` into ``folder``.
 
-    ``report_units`` units per layer (those of highest IoU) get picture strips; every unit gets
-    a table row. Returns the page's path.
+    ``report_units`` units per layer (those of highest IoU) get picture strips, regenerated
+    with ``subject``'s generator and segmenter; every unit gets a table row. Returns the page's
+    path.
     """
+    generator, segmentation, batch_size = (
+        subject.generator,
+        subject.segmentation,
+        subject.batch_size,
+    )
     folder = Path(folder)
     save_dissection(folder / "dissection.json", results)
     layers = []
@@ -74,7 +78,7 @@ def write_report(
         command=command,
         home=home,
         layers=layers,
-        extra=extra or {},
+        extra={},
     )
 
 

@@ -23,15 +23,12 @@ from gan_dissect.commands._units import (
     EFFECT_FILE,
     UnitChoice,
     add_unit_arguments,
-    choose_units,
-    load_models,
     parse_box,
     split,
+    unit_spec,
 )
-from gan_dissect.commands.dissect import add_model_arguments
-from gan_dissect.dissection import latents
+from gan_dissect.commands.dissect import add_model_arguments, subject_from_flags
 from gan_dissect.effects import (
-    EFFECT_STREAM,
     EffectCurve,
     InterventionEffect,
     effect_curve,
@@ -39,7 +36,9 @@ from gan_dissect.effects import (
     random_orders,
 )
 from gan_dissect.intervention import ablate, insert
-from training.devices import module_device, resolve_device
+from gan_dissect.streams import EFFECT_STREAM
+from gan_dissect.subject import Subject
+from gan_dissect.units import choose_units
 from training.errors import ConfigError
 from training.runs import RunFolder, display_command
 
@@ -81,43 +80,19 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     for name in ("num_samples", "batch_size", "region_samples", "curve_samples", "show"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
-    device = resolve_device(args.device)
-    checked, segmenter, segmentation = load_models(args, device)
-    generator, z_shape = checked.generator, checked.z_shape
-    region = parse_box(args.insert_region, checked.image_size)
-    choice = choose_units(args, generator, segmenter, segmentation, z_shape)
-    common = {
-        "num_samples": args.num_samples,
-        "batch_size": args.batch_size,
-        "seed": args.seed,
-        "z_shape": z_shape,
-        "concepts": segmentation.concepts,
-    }
-    effect, _ = measure_effect(
-        generator,
-        segmenter,
-        choice.layer,
-        choice.units,
-        choice.concept,
-        off=choice.off,
-        on=choice.on,
-        **common,
-    )
+    subject = subject_from_flags(args)
+    region = parse_box(args.insert_region, subject.image_size)
+    choice = choose_units(subject, unit_spec(args))
+    effect, _ = measure_effect(subject, choice.edit(), choice.concept, num_samples=args.num_samples)
     in_region = None
     if region is not None:
         in_region, _ = measure_effect(
-            generator,
-            segmenter,
-            choice.layer,
-            choice.units,
+            subject,
+            choice.edit(region=region, region_name=args.insert_region),
             choice.concept,
-            off=choice.off,
-            on=choice.on,
-            region=region,
-            description=args.insert_region,
-            **{**common, "num_samples": args.region_samples},
+            num_samples=args.region_samples,
         )
-    curve = _curve(args, generator, segmenter, choice, z_shape, segmentation.concepts)
+    curve = _curve(args, subject, choice)
     record: dict[str, Any] = {
         "choice": {
             "layer": choice.layer,
@@ -137,7 +112,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     run_folder.write_json(EFFECT_FILE, record)
     page = report.Page(run_folder.root)
     _headline(page, effect, in_region, curve, choice)
-    _sections(page, args, generator, choice, effect, in_region, curve, region, z_shape)
+    _sections(page, args, subject, choice, effect, in_region, curve, region)
     title = f"Ablation of {choice.concept} units"
     page.write(
         title=title,
@@ -185,14 +160,7 @@ def _iou_of_units(choice: UnitChoice) -> list[dict[str, Any]] | None:
     ]
 
 
-def _curve(
-    args: argparse.Namespace,
-    generator: torch.nn.Module,
-    segmenter: Any,
-    choice: UnitChoice,
-    z_shape: tuple[int, ...],
-    concepts: list[str],
-) -> EffectCurve | None:
+def _curve(args: argparse.Namespace, subject: Subject, choice: UnitChoice) -> EffectCurve | None:
     try:
         counts = sorted({int(k) for k in split(str(args.curve_counts)) or []})
     except ValueError as err:
@@ -210,18 +178,13 @@ def _curve(
         orders[_ranking_name(choice)] = choice.learned.order()
     orders.update(random_orders(units, args.random_repeats, args.seed))
     return effect_curve(
-        generator,
-        segmenter,
+        subject,
         choice.layer,
         choice.concept,
         orders,
         counts,
         off=choice.off,
         num_samples=args.curve_samples,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        z_shape=z_shape,
-        concepts=concepts,
     )
 
 
@@ -303,13 +266,12 @@ def _headline(
 def _sections(
     page: report.Page,
     args: argparse.Namespace,
-    generator: torch.nn.Module,
+    subject: Subject,
     choice: UnitChoice,
     effect: InterventionEffect,
     in_region: InterventionEffect | None,
     curve: EffectCurve | None,
     region: torch.Tensor | None,
-    z_shape: tuple[int, ...],
 ) -> None:
     folder = page.folder
     concepts = effect.concepts
@@ -387,10 +349,10 @@ def _sections(
             )
         )
         blocks.append(report.figure(chart, width=620))
-    device = module_device(generator)
+    generator = subject.generator
     if region is not None and in_region is not None:
         chosen = _insertion_samples(in_region, args.show)
-        z = latents(args.seed, chosen, z_shape, stream=EFFECT_STREAM).to(device)
+        z = subject.latents(chosen, EFFECT_STREAM)
         with torch.inference_mode():
             unedited = generator(z).cpu()
             with insert(generator, choice.layer, choice.units, choice.on, region=region):
@@ -417,7 +379,7 @@ def _sections(
             src, width = report.save_row(folder, name, pictures, nrow=len(chosen))
             blocks.append(report.figure(src, label=label, width=width))
     shown = _shown_samples(effect, args.show)
-    z = latents(args.seed, shown, z_shape, stream=EFFECT_STREAM).to(device)
+    z = subject.latents(shown, EFFECT_STREAM)
     with torch.inference_mode():
         before = generator(z).cpu()
         with ablate(generator, choice.layer, choice.units, off=choice.off):

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from gan_dissect.actmax import (
-    ACTMAX_STREAM,
     ActmaxResult,
     Objective,
     concept_objective,
@@ -30,16 +29,13 @@ from gan_dissect.actmax import (
     unit_objective,
 )
 from gan_dissect.commands import _report as report
-from gan_dissect.commands._units import (
-    UnitChoice,
-    add_unit_arguments,
-    choose_units,
-    load_models,
-)
-from gan_dissect.commands.dissect import add_model_arguments
-from gan_dissect.dissection import Segmentation, latents
+from gan_dissect.commands._units import add_unit_arguments, unit_spec
+from gan_dissect.commands.dissect import add_model_arguments, subject_from_flags
 from gan_dissect.intervention import ablate
-from training.devices import module_device, resolve_device
+from gan_dissect.streams import ACTMAX_STREAM, TYPICAL_STREAM
+from gan_dissect.subject import Segmentation, Subject
+from gan_dissect.units import UnitChoice, choose_units
+from training.devices import resolve_device
 from training.errors import ConfigError
 from training.runs import RunFolder, display_command
 
@@ -97,24 +93,21 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     if args.pixel_steps < 0:
         raise ConfigError("--pixel-steps must be >= 0")
     device = resolve_device(args.device)
-    checked, segmenter, segmentation = load_models(args, device)
-    generator, z_shape = checked.generator, checked.z_shape
+    subject = subject_from_flags(args, device=device)
+    generator, segmentation = subject.generator, subject.segmentation
     choice = None
     if args.objective == "auto":
-        choice = choose_units(args, generator, segmenter, segmentation, z_shape)
-        objective = auto_objective(choice, generator, segmenter, segmentation, z_shape)
+        choice = choose_units(subject, unit_spec(args))
+        objective = auto_objective(choice, subject)
     else:
-        objective = parse_objective(args.objective, segmenter, segmentation, device)
+        objective = parse_objective(args.objective, subject.segmenter, segmentation, device)
     options = {
         "steps": args.steps,
         "lr": args.lr,
         "constraint": args.constraint,
         "l2_weight": args.l2_weight,
-        "z_shape": z_shape,
     }
-    constrained = maximise_latent(
-        generator, objective, restarts=args.restarts, seed=args.seed, **options
-    )
+    constrained = maximise_latent(subject, objective, restarts=args.restarts, **options)
     image_shape = tuple(constrained.images.shape[1:])
     pixels = None
     if args.pixel_steps and not objective.layers:
@@ -131,17 +124,21 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     typical_after = None
     if args.under_ablation == "yes":
         if choice is None:
-            choice = choose_units(args, generator, segmenter, segmentation, z_shape)
-        starts = latents(args.seed, range(args.restarts), z_shape, stream=ACTMAX_STREAM)
+            choice = choose_units(subject, unit_spec(args))
+        starts = subject.latents(range(args.restarts), ACTMAX_STREAM).cpu()
         with ablate(generator, choice.layer, choice.units, off=choice.off):
+            # the starts are given, so no seed enters: recorded as 0, as actmax.json always had
             under = maximise_latent(
-                generator, objective, start=torch.cat([starts, constrained.inputs]), **options
+                subject.replace(seed=0),
+                objective,
+                start=torch.cat([starts, constrained.inputs]),
+                **options,
             )
-            typical_after = _typical(generator, objective, args, z_shape)
-    typical = _typical(generator, objective, args, z_shape)
+            typical_after = _typical(subject, objective, args)
+    typical = _typical(subject, objective, args)
     realism = _realism(
         {
-            "typical samples": _samples(generator, args, z_shape),
+            "typical samples": _samples(subject, args),
             "constrained": constrained.images,
             **({"pixel space": pixels.images} if pixels is not None else {}),
             **({"under ablation": under.images} if under is not None else {}),
@@ -197,21 +194,15 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     )
 
 
-def auto_objective(
-    choice: UnitChoice,
-    generator: torch.nn.Module,
-    segmenter: Any,
-    segmentation: Segmentation,
-    z_shape: tuple[int, ...],
-) -> Objective:
+def auto_objective(choice: UnitChoice, subject: Subject) -> Objective:
     """The chosen concept's soft area when the segmenter returns scores, else the mean
     activation of the first chosen unit (labels give no gradient to follow)."""
     from gan_dissect.ranking import gives_scores
 
     with torch.no_grad():
-        probe = generator(latents(0, [0, 1], z_shape).to(module_device(generator)))
-    if gives_scores(segmenter, probe):
-        return concept_objective(segmenter, choice.concept, segmentation.concepts)
+        probe = subject.generator(subject.replace(seed=0).latents([0, 1]))
+    if gives_scores(subject.segmenter, probe):
+        return concept_objective(subject.segmenter, choice.concept, subject.concepts)
     return unit_objective(choice.layer, choice.units[0])
 
 
@@ -245,32 +236,25 @@ def _classifier(spec: str, device: torch.device) -> Any:
         from training.pretrained import load_pretrained
 
         return load_pretrained(spec, device=device)
-    from gan_dissect.commands.dissect import load_segmenter
+    from gan_dissect.loading import load_segmenter
 
     return load_segmenter(spec, device)  # any callable model, loaded the same way
 
 
-def _samples(generator: torch.nn.Module, args: argparse.Namespace, z_shape: tuple[int, ...]):
-    z = latents(args.seed, range(args.restarts), z_shape, stream=ACTMAX_STREAM + 10)
+def _samples(subject: Subject, args: argparse.Namespace) -> torch.Tensor:
+    z = subject.latents(range(args.restarts), TYPICAL_STREAM)
     with torch.inference_mode():
-        return generator(z.to(module_device(generator))).cpu()
+        return subject.generator(z).cpu()
 
 
-def _typical(
-    generator: torch.nn.Module,
-    objective: Objective,
-    args: argparse.Namespace,
-    z_shape: tuple[int, ...],
-) -> dict[str, float]:
+def _typical(subject: Subject, objective: Objective, args: argparse.Namespace) -> dict[str, float]:
     """The objective's mean and 99th percentile over random samples: what typical images reach."""
     from gan_dissect.hooks import trace_many
 
-    device = module_device(generator)
+    generator = subject.generator
     values = []
     with torch.no_grad():
-        for start in range(0, args.typical_samples, args.batch_size):
-            index = range(start, min(start + args.batch_size, args.typical_samples))
-            z = latents(args.seed, index, z_shape, stream=ACTMAX_STREAM + 10).to(device)
+        for _, z in subject.batches(args.typical_samples, TYPICAL_STREAM):
             with trace_many(generator, objective.layers) as traces:
                 images = generator(z)
             activations = {name: traces[name].output for name in objective.layers}
