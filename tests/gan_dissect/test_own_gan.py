@@ -265,7 +265,7 @@ def test_the_toy_gan_runs_through_every_command_naming_only_the_models(tmp_path)
 
 
 def test_the_python_recipe_for_your_own_gan():
-    """The README's "Your own GAN" Python block, as written there (with the toy models)."""
+    """README's "Your own GAN" recipe carried on through actmax and inversion (toy models)."""
     MyGenerator, MySegmenter = ToyGenerator, BrightDark  # the names the README uses
 
     from gan_dissect import (
@@ -303,3 +303,17 @@ def test_the_python_recipe_for_your_own_gan():
     assert float(most.scores.max()) > 0
     assert inversion.errors["latent"] <= inversion.errors["start"]
     assert int((segmenter(edited) == 0).sum()) == 0  # no bright pixel left
+
+
+def test_the_readme_block_runs_as_written():
+    """README's "Your own GAN" Python block, executed from README with the toy models."""
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("### Your own GAN", 1)[1]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {"MyGenerator": ToyGenerator, "MySegmenter": BrightDark}
+    exec(compile(block, "README.md", "exec"), namespace)
+    subject = namespace["subject"]
+    assert isinstance(subject, Subject)
+    assert subject.output_range == (0.0, 1.0)
+    assert namespace["units"] == [PLANTED]
+    assert namespace["layer2"].label(PLANTED) == "bright"  # type: ignore[attr-defined]
+    assert namespace["effect"].removed_share() > 0.9  # type: ignore[attr-defined]
