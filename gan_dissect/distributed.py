@@ -50,6 +50,14 @@ def gather(value: Any) -> list[Any]:
     return values
 
 
+def barrier() -> None:
+    """Wait until every process of the group gets here (nothing to wait for when alone)."""
+    import torch.distributed as dist
+
+    if group()[1] > 1:
+        dist.barrier()
+
+
 def launched_world() -> int:
     """How many processes the launcher started (``WORLD_SIZE``; 1 without a launcher)."""
     return int(os.environ.get("WORLD_SIZE", "1"))

@@ -159,8 +159,20 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         subject = subject_from_flags(args, args.layers, device)
         checkpoint = _checkpoint_path(args, subject)
         results = _dissect(args, subject, checkpoint)
-    if distributed.launched_rank() != 0:
-        return  # rank 0 writes the run folder
+        if distributed.launched_rank() == 0:  # rank 0 alone writes the run folder
+            _write(args, run_folder, results, subject)
+        distributed.barrier()  # the report is written: every rank's progress may go
+    if checkpoint is not None:  # exactly the file this process wrote, nothing else nearby
+        files = checkpoint_files(checkpoint.path, distributed.launched_world())
+        files[distributed.launched_rank()].unlink(missing_ok=True)
+
+
+def _write(
+    args: argparse.Namespace,
+    run_folder: RunFolder,
+    results: dict[str, DissectionResult],
+    subject: Subject,
+) -> None:
     write_report(
         run_folder.root,
         results,
@@ -177,9 +189,6 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     run_folder.describe(
         "GAN dissection", summarise(results), preview=_preview(run_folder.root, results)
     )
-    if checkpoint is not None:  # exactly the files the dissection wrote, nothing else nearby
-        for path in checkpoint_files(checkpoint.path, distributed.launched_world()):
-            path.unlink(missing_ok=True)
 
 
 def _dissect(
