@@ -27,7 +27,6 @@ import numpy as np
 import torch
 
 from benchmarks.shipped_models import add_shipped_options, load_shipped, unit_budget
-from gan_dissect.commands import _report as report
 from gan_dissect.dissection import dissect
 from gan_dissect.effects import (
     EFFECT_STREAM,
@@ -40,6 +39,7 @@ from gan_dissect.intervention import UnitEdit, ablate, box_region
 from gan_dissect.ranking import OTHERS_REDUCTIONS, LearnSettings, learn_unit_mask
 from gan_dissect.streams import latents
 from gan_dissect.subject import Subject
+from training import pages as report
 from training.images import to_uint8_images
 
 FIGURES = Path(__file__).resolve().parent / "intervention_figures"

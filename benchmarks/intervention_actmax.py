@@ -36,11 +36,11 @@ from gan_dissect.actmax import (
     maximise_latent,
     maximise_pixels,
 )
-from gan_dissect.commands import _report as report
 from gan_dissect.intervention import ablate
 from gan_dissect.ranking import LearnSettings, learn_unit_mask
 from gan_dissect.streams import TYPICAL_STREAM, latents
 from gan_dissect.subject import Subject
+from training import pages as report
 from training.images import to_uint8_images
 from training.scenes import held_out_scenes
 

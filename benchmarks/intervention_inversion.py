@@ -28,11 +28,11 @@ import numpy as np
 import torch
 
 from benchmarks.shipped_models import add_shipped_options, load_shipped, unit_budget
-from gan_dissect.commands import _report as report
 from gan_dissect.intervention import ablate
 from gan_dissect.inversion import Inversion, InvertSettings, invert, paste, psnr
 from gan_dissect.ranking import LearnSettings, learn_unit_mask
 from gan_dissect.subject import Subject
+from training import pages as report
 from training.images import to_uint8_images
 from training.pretrained import load_pretrained, weights_path
 from training.scenes import CONCEPTS, held_out_scenes

@@ -13,12 +13,12 @@ and their difference) and index.html.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from gan_dissect.commands import _report as report
 from gan_dissect.commands._units import (
     EFFECT_FILE,
     UnitChoice,
@@ -39,8 +39,9 @@ from gan_dissect.intervention import ablate, insert
 from gan_dissect.streams import EFFECT_STREAM
 from gan_dissect.subject import Subject
 from gan_dissect.units import choose_units
+from training import pages as report
 from training.errors import ConfigError
-from training.runs import RunFolder, display_command
+from training.runs import RunFolder
 
 DEFAULT_INSERT_REGION = "0,0.5,0.5,1"
 """The lower left quarter of the image, as shares of its width and height (x0, y0, x1, y1)."""
@@ -112,12 +113,21 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     run_folder.write_json(EFFECT_FILE, record)
     page = report.Page(run_folder.root)
     _headline(page, effect, in_region, curve, choice)
-    _sections(page, args, subject, choice, effect, in_region, curve, region)
-    title = f"Ablation of {choice.concept} units"
+    shown = _show(subject, choice, effect, in_region, region, args.show)
+    _sections(page, args, choice, effect, in_region, curve, region, shown)
     page.write(
-        title=title,
+        run_folder,
+        "intervention.html",
+        packages=("gan_dissect",),
+        title=f"Ablation of {choice.concept} units",
+        summary=(
+            f"{choice.layer} units {choice.units}: {report.percent(effect.removed_share())} of "
+            f"{choice.concept} pixels removed over {args.num_samples} samples; largest other "
+            f"change {effect.largest_other_change()[0]} "
+            f"{report.percent(effect.largest_other_change()[1])}"
+        ),
+        preview="with_and_without.png",
         subtitle=f"{choice.describe()}; {args.num_samples} samples",
-        command=display_command(run_folder.command),
         intro=(
             f"Switching {len(choice.units)} units of {choice.layer} off (to "
             f"{_describe(choice.values_for_record()['off'])}) on {args.num_samples} generated "
@@ -125,14 +135,6 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
             "concept counted by the segmenter. The same samples with the units on and off "
             "are at the end of the page."
         ),
-        home="../index.html",
-    )
-    run_folder.describe(
-        title,
-        f"{choice.layer} units {choice.units}: {report.percent(effect.removed_share())} of "
-        f"{choice.concept} pixels removed over {args.num_samples} samples; largest other change "
-        f"{effect.largest_other_change()[0]} {report.percent(effect.largest_other_change()[1])}",
-        preview="with_and_without.png",
     )
 
 
@@ -263,15 +265,56 @@ def _headline(
         )
 
 
+@dataclass
+class _Shown:
+    """The samples the page shows, generated before the page is built: the ``samples`` with
+    the most concept pixels ``before`` and ``after`` ablation, and the ``inserted_samples``
+    where insertion in the region added the most, ``unedited`` and ``inserted``."""
+
+    samples: list[int]
+    before: torch.Tensor
+    after: torch.Tensor
+    inserted_samples: list[int]
+    unedited: torch.Tensor | None
+    inserted: torch.Tensor | None
+
+
+def _show(
+    subject: Subject,
+    choice: UnitChoice,
+    effect: InterventionEffect,
+    in_region: InterventionEffect | None,
+    region: torch.Tensor | None,
+    count: int,
+) -> _Shown:
+    """Generate the samples the page shows (the measured latents, edited as measured)."""
+    generator = subject.generator
+    chosen, unedited, inserted = [], None, None
+    if region is not None and in_region is not None:
+        chosen = _insertion_samples(in_region, count)
+        z = subject.latents(chosen, EFFECT_STREAM)
+        with torch.inference_mode():
+            unedited = generator(z).cpu()
+            with insert(generator, choice.layer, choice.units, choice.on, region=region):
+                inserted = generator(z).cpu()
+    samples = _shown_samples(effect, count)
+    z = subject.latents(samples, EFFECT_STREAM)
+    with torch.inference_mode():
+        before = generator(z).cpu()
+        with ablate(generator, choice.layer, choice.units, off=choice.off):
+            after = generator(z).cpu()
+    return _Shown(samples, before, after, chosen, unedited, inserted)
+
+
 def _sections(
     page: report.Page,
     args: argparse.Namespace,
-    subject: Subject,
     choice: UnitChoice,
     effect: InterventionEffect,
     in_region: InterventionEffect | None,
     curve: EffectCurve | None,
     region: torch.Tensor | None,
+    shown: _Shown,
 ) -> None:
     folder = page.folder
     concepts = effect.concepts
@@ -349,14 +392,10 @@ def _sections(
             )
         )
         blocks.append(report.figure(chart, width=620))
-    generator = subject.generator
     if region is not None and in_region is not None:
-        chosen = _insertion_samples(in_region, args.show)
-        z = subject.latents(chosen, EFFECT_STREAM)
-        with torch.inference_mode():
-            unedited = generator(z).cpu()
-            with insert(generator, choice.layer, choice.units, choice.on, region=region):
-                inserted = generator(z).cpu()
+        assert shown.unedited is not None
+        assert shown.inserted is not None
+        chosen, unedited, inserted = shown.inserted_samples, shown.unedited, shown.inserted
         blocks = page.section(f"Inserting the units inside {args.insert_region}", "insertion")
         ace = in_region.ace() or {"ace": float("nan")}
         blocks.append(
@@ -378,18 +417,14 @@ def _sections(
         ):
             src, width = report.save_row(folder, name, pictures, nrow=len(chosen))
             blocks.append(report.figure(src, label=label, width=width))
-    shown = _shown_samples(effect, args.show)
-    z = subject.latents(shown, EFFECT_STREAM)
-    with torch.inference_mode():
-        before = generator(z).cpu()
-        with ablate(generator, choice.layer, choice.units, off=choice.off):
-            after = generator(z).cpu()
+    before: Any = shown.before  # torch images beside the uint8 difference pictures below
+    after: Any = shown.after
     blocks = page.section(
         f"The same samples with and without the {choice.concept} units", "streets"
     )
     blocks.append(
         report.text(
-            f"The {len(shown)} of the {effect.num_samples} measured samples with the most "
+            f"The {len(shown.samples)} of the {effect.num_samples} measured samples with the most "
             f"{choice.concept} pixels: as generated (top), with the {len(choice.units)} units "
             "ablated (middle), and what changed (bottom: |after - before|, amplified twice; black "
             "is unchanged)."
@@ -400,10 +435,10 @@ def _sections(
         ("after.png", f"after: {len(choice.units)} units of {choice.layer} off", after),
         ("difference.png", "difference", report.difference_pictures(before, after)),
     ):
-        src, width = report.save_row(folder, name, pictures, nrow=len(shown))
+        src, width = report.save_row(folder, name, pictures, nrow=len(shown.samples))
         blocks.append(report.figure(src, label=label, width=width))
     # The runs index's thumbnail: four streets above, the same streets without lamps below.
-    count = min(4, len(shown))
+    count = min(4, len(shown.samples))
     report.save_row(
         folder, "with_and_without.png", torch.cat([before[:count], after[:count]]), nrow=count
     )

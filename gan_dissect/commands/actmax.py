@@ -14,6 +14,7 @@ actmax.json, the pictures side by side and index.html.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,16 +29,16 @@ from gan_dissect.actmax import (
     maximise_pixels,
     unit_objective,
 )
-from gan_dissect.commands import _report as report
 from gan_dissect.commands._units import add_unit_arguments, unit_spec
 from gan_dissect.commands.dissect import add_model_arguments, subject_from_flags
 from gan_dissect.intervention import ablate
 from gan_dissect.streams import ACTMAX_STREAM, TYPICAL_STREAM
 from gan_dissect.subject import Segmentation, Subject
 from gan_dissect.units import UnitChoice, choose_units
+from training import pages as report
 from training.devices import resolve_device
 from training.errors import ConfigError
-from training.runs import RunFolder, display_command
+from training.runs import RunFolder
 
 REAL_SCENES = 512
 """Held-out real scenes against which the realism of every result is measured."""
@@ -169,29 +170,35 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         },
     }
     run_folder.write_json("actmax.json", record)
-    _write_page(
-        run_folder,
-        args,
-        objective,
-        constrained,
-        pixels,
-        under,
-        choice,
-        typical,
-        typical_after,
-        realism,
-    )
-    summary = f"best {objective.name} {constrained.scores.max():.4g} in the generator"
-    if under is not None:
-        summary += (
-            f", {under.scores.max():.4g} with {len(choice.units) if choice else 0} "
-            f"units off ({report.percent(_fall(constrained, under))} lower)"
-        )
-    if pixels is not None:
-        summary += f"; {pixels.scores.max():.4g} in pixel space"
-    run_folder.describe(
-        f"Activation maximisation: {objective.name}", summary, preview="constrained.png"
-    )
+    found = _Found(objective, constrained, pixels, under, choice, typical, typical_after, realism)
+    _write_page(run_folder, args, found)
+
+
+@dataclass
+class _Found:
+    """What the command computed, handed whole to the page."""
+
+    objective: Objective
+    constrained: ActmaxResult
+    pixels: ActmaxResult | None
+    under: ActmaxResult | None
+    choice: UnitChoice | None
+    typical: dict[str, float]
+    typical_after: dict[str, float] | None
+    realism: dict[str, Any]
+
+    def summary(self) -> str:
+        """One line for the runs index."""
+        summary = f"best {self.objective.name} {self.constrained.scores.max():.4g} in the generator"
+        if self.under is not None:
+            summary += (
+                f", {self.under.scores.max():.4g} with "
+                f"{len(self.choice.units) if self.choice else 0} units off "
+                f"({report.percent(_fall(self.constrained, self.under))} lower)"
+            )
+        if self.pixels is not None:
+            summary += f"; {self.pixels.scores.max():.4g} in pixel space"
+        return summary
 
 
 def auto_objective(choice: UnitChoice, subject: Subject) -> Objective:
@@ -302,18 +309,19 @@ def _realism(
     return record
 
 
-def _write_page(
-    run_folder: RunFolder,
-    args: argparse.Namespace,
-    objective: Objective,
-    constrained: ActmaxResult,
-    pixels: ActmaxResult | None,
-    under: ActmaxResult | None,
-    choice: UnitChoice | None,
-    typical: dict[str, float],
-    typical_after: dict[str, float] | None,
-    realism: dict[str, Any],
-) -> None:
+def _write_page(run_folder: RunFolder, args: argparse.Namespace, found: _Found) -> None:
+    objective, constrained, pixels, under = (
+        found.objective,
+        found.constrained,
+        found.pixels,
+        found.under,
+    )
+    choice, typical, typical_after, realism = (
+        found.choice,
+        found.typical,
+        found.typical_after,
+        found.realism,
+    )
     folder = run_folder.root
     page = report.Page(folder)
     page.add_headline(
@@ -414,15 +422,18 @@ def _write_page(
         )
     )
     page.write(
+        run_folder,
+        "intervention.html",
+        packages=("gan_dissect",),
         title=f"Activation maximisation: {objective.name}",
+        summary=found.summary(),
+        preview="constrained.png",
         subtitle=f"{args.restarts} restarts, {args.steps} steps, z on the {args.constraint}"
         if args.constraint == "sphere"
         else f"{args.restarts} restarts, L2 weight {args.l2_weight}",
-        command=display_command(run_folder.command),
         intro=(
             "Generator-constrained activation maximisation (DGN-AM): the image that maximises "
             f"{objective.name} among the images the generator can draw, compared with free "
             "pixels and with the concept's units switched off."
         ),
-        home="../index.html",
     )

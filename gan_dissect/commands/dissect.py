@@ -32,11 +32,11 @@ from gan_dissect.dissection import (
 )
 from gan_dissect.loading import SHIPPED, choose_layers, load_generator, load_segmenter
 from gan_dissect.models import CheckedGenerator, parse_output_range
-from gan_dissect.report import safe_name, write_report
+from gan_dissect.report import unit_pictures, write_report
 from gan_dissect.subject import Segmentation, Subject
 from training.devices import resolve_device
 from training.errors import ConfigError
-from training.runs import RunFolder, Terminated, display_command
+from training.runs import RunFolder, Terminated
 
 __all__ = ["SHIPPED", "choose_layers", "load_generator", "load_segmenter"]
 
@@ -173,21 +173,17 @@ def _write(
     results: dict[str, DissectionResult],
     subject: Subject,
 ) -> None:
+    pictures = unit_pictures(results, subject, args.report_units)  # computed, then shown
     write_report(
-        run_folder.root,
+        run_folder,
         results,
-        subject,
-        report_units=args.report_units,
+        pictures,
+        summary=summarise(results),
         subtitle=(
             f"{_name(args.generator, 'generator')} dissected with "
             f"{_name(args.segmenter, 'segmenter')}: {args.num_samples} samples, "
             f"layers {', '.join(subject.layers)}{describe_range(subject)}"
         ),
-        command=display_command(run_folder.command),
-        home="../index.html",
-    )
-    run_folder.describe(
-        "GAN dissection", summarise(results), preview=_preview(run_folder.root, results)
     )
 
 
@@ -221,14 +217,6 @@ def _dissect(
                 file=sys.stderr,
             )
         raise
-
-
-def _preview(folder: Path, results: dict[str, DissectionResult]) -> str | None:
-    """The picture strip of the unit with the highest IoU of any layer (the index thumbnail)."""
-    best = max(results.values(), key=lambda result: float(result.best_iou().max()))
-    unit = int(best.best_iou().argmax())
-    strip = f"units/{safe_name(best.layer)}/unit{unit:04d}.png"
-    return strip if (folder / strip).is_file() else None
 
 
 def summarise(results: dict[str, DissectionResult]) -> str:

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_dissect.commands import _report as report
 from gan_dissect.commands._units import add_unit_arguments, unit_spec
 from gan_dissect.commands.dissect import add_model_arguments, subject_from_flags
 from gan_dissect.hooks import find_layer
@@ -26,9 +25,10 @@ from gan_dissect.intervention import ablate
 from gan_dissect.inversion import FeatureLoss, Inversion, InvertSettings, invert, paste, psnr
 from gan_dissect.subject import Segmentation
 from gan_dissect.units import UnitChoice, choose_units
+from training import pages as report
 from training.devices import module_device, resolve_device
 from training.errors import CheckpointError, ConfigError
-from training.runs import RunFolder, display_command
+from training.runs import RunFolder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -147,14 +147,6 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     }
     run_folder.write_json("invert.json", record)
     _write_page(run_folder, args, real, inversion, edited, pasted, choice, measures)
-    lamp = measures["concept_pixels"]
-    run_folder.describe(
-        f"Inversion and {choice.concept} removal on real scenes",
-        f"{args.num_images} held-out scenes: reconstruction L1 {measures['pixel_l1']:.3f}, "
-        f"PSNR {measures['psnr_db']:.1f} dB; {choice.concept} pixels on the real images "
-        f"{lamp['real']} -> {lamp['edited_real']} ({report.percent(lamp['fall'])} fewer)",
-        preview="edited_real.png",
-    )
 
 
 def _held_out(args: argparse.Namespace, size: int, pool: int) -> Any:
@@ -394,13 +386,20 @@ def _write_page(
         blocks = page.section("Optimisation", "loss")
         blocks.append(report.figure(chart, width=620))
     page.write(
+        run_folder,
+        "intervention.html",
+        packages=("gan_dissect",),
         title=f"Inversion and {choice.concept} removal on real scenes",
+        summary=(
+            f"{args.num_images} held-out scenes: reconstruction L1 {measures['pixel_l1']:.3f}, "
+            f"PSNR {measures['psnr_db']:.1f} dB; {choice.concept} pixels on the real images "
+            f"{lamp['real']} -> {lamp['edited_real']} ({report.percent(lamp['fall'])} fewer)"
+        ),
+        preview="edited_real.png",
         subtitle=f"{n} held-out scenes; encoder {args.encoder}; refined layer {args.refine_layer}",
-        command=display_command(run_folder.command),
         intro=(
             'Real scenes are inverted into the generator (Bau et al. 2019, "Seeing what a GAN '
             'cannot generate") so that the same unit ablation that removes a concept from '
             "generated scenes edits them too; their exact masks measure the edit on real pixels."
         ),
-        home="../index.html",
     )

@@ -144,3 +144,15 @@ def test_the_subject_draws_each_sample_from_its_own_stream():
     auto = Subject.build(LampScenes(size=32).eval(), PaletteSegmenter(), layers="auto")
     assert auto.layers == ("layer1", "layer2")
     assert subject.layer_units("layer2") == 16
+
+
+def test_pages_are_built_from_results_and_nothing_imports_private_command_modules():
+    """Page code takes computed results, never a model; benchmarks and tests use the public
+    page builder (training.pages), not a command's private module."""
+    from gan_dissect.report import write_report
+
+    assert "subject" not in inspect.signature(write_report).parameters
+    root = PACKAGE.parent
+    for path in [*root.glob("benchmarks/*.py"), *root.glob("tests/**/*.py")]:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"gan_dissect\.commands(\.| import )_", text), path.name
