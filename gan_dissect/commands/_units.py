@@ -17,10 +17,8 @@ from gan_dissect.ranking import (
     OTHERS_REDUCTIONS,
     LearnSettings,
 )
-from gan_dissect.units import EFFECT_FILE, UnitChoice, UnitSpec, parse_budget, unit_count
+from gan_dissect.units import UnitSpec, parse_budget
 from training.errors import ConfigError, InputError
-
-__all__ = ["EFFECT_FILE", "UnitChoice", "add_unit_arguments", "unit_count", "unit_spec"]
 
 
 def add_unit_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,14 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_dissect.commands._units import (
-    EFFECT_FILE,
-    UnitChoice,
-    add_unit_arguments,
-    parse_box,
-    split,
-    unit_spec,
-)
+from gan_dissect.commands._units import add_unit_arguments, parse_box, split, unit_spec
 from gan_dissect.commands.dissect import add_model_arguments, subject_from_flags
 from gan_dissect.effects import (
     EffectCurve,
@@ -38,7 +31,7 @@ from gan_dissect.effects import (
 from gan_dissect.intervention import ablate, insert
 from gan_dissect.streams import EFFECT_STREAM
 from gan_dissect.subject import Subject
-from gan_dissect.units import choose_units
+from gan_dissect.units import EFFECT_FILE, UnitChoice, choose_units
 from training import pages as report
 from training.errors import ConfigError
 from training.runs import RunFolder

@@ -30,15 +30,13 @@ from gan_dissect.dissection import (
     dissect_layers,
     model_digest,
 )
-from gan_dissect.loading import SHIPPED, choose_layers, load_generator, load_segmenter
-from gan_dissect.models import CheckedGenerator, parse_output_range
+from gan_dissect.loading import SHIPPED, load_generator, load_segmenter
+from gan_dissect.models import parse_output_range
 from gan_dissect.report import unit_pictures, write_report
 from gan_dissect.subject import Segmentation, Subject
 from training.devices import resolve_device
 from training.errors import ConfigError
 from training.runs import RunFolder, Terminated
-
-__all__ = ["SHIPPED", "choose_layers", "load_generator", "load_segmenter"]
 
 
 def add_model_arguments(
@@ -182,7 +180,8 @@ def _write(
         subtitle=(
             f"{_name(args.generator, 'generator')} dissected with "
             f"{_name(args.segmenter, 'segmenter')}: {args.num_samples} samples, "
-            f"layers {', '.join(subject.layers)}{describe_range(subject)}"
+            f"layers {', '.join(subject.layers)}"
+            f"{describe_range(subject, parse_output_range(args.output_range) == 'auto')}"
         ),
     )
 
@@ -242,12 +241,12 @@ def summarise(results: dict[str, DissectionResult]) -> str:
 # --- models ----------------------------------------------------------------------------------
 
 
-def describe_range(checked: CheckedGenerator | Subject) -> str:
+def describe_range(subject: Subject, detected: bool) -> str:
     """'' for a generator drawing in [-1, 1], else how its pixels were mapped to [-1, 1]."""
-    if checked.output_range == (-1.0, 1.0):
+    if subject.output_range == (-1.0, 1.0):
         return ""
-    low, high = checked.output_range
-    how = "detected" if getattr(checked, "detected", True) else "stated"
+    low, high = subject.output_range
+    how = "detected" if detected else "stated"
     return f"; pixels in [{low:g}, {high:g}] ({how}) mapped to [-1, 1]"
 
 
