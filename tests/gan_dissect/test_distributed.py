@@ -135,3 +135,41 @@ def test_measure_effect_under_torchrun_equals_one_process(tmp_path):
     assert one["effect"]["summary"]["removed_share"] == 1.0
     assert one["shown"] == [9, 3, 32, 32]
     assert json.dumps(one) == json.dumps(two)
+
+
+@pytest.mark.slow
+def test_the_multi_node_form_runs_as_two_nodes_on_one_machine(tmp_path):
+    """README's multi-node command (--nnodes 2 --node-rank R --rdzv-endpoint HOST:PORT), with
+    both "nodes" on this machine: one dissection between them, written once by global rank 0."""
+    port = _free_port()
+    command = [
+        "-m", "gan_dissect", "dissect", *MODELS, "--layers", "layer2", "--num-samples", "30",
+        "--batch-size", "10", "--report-units", "1", "--device", "cpu",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+    def node(rank: int) -> list[str]:
+        launcher = ["-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(rank)]
+        launcher += ["--nproc-per-node", "1", "--rdzv-endpoint", f"127.0.0.1:{port}"]
+        return [sys.executable, *launcher, *command, "--out", str(tmp_path / "two")]
+
+    nodes = [
+        subprocess.Popen(
+            node(rank),
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    for started in nodes:
+        _, errors = started.communicate(timeout=300)
+        assert started.returncode == 0, errors[-3000:]
+    _run([*command, "--out", str(tmp_path / "one")])
+    one = json.loads((tmp_path / "one" / "dissection.json").read_text())["layers"]["layer2"]
+    two = json.loads((tmp_path / "two" / "dissection.json").read_text())["layers"]["layer2"]
+    assert two["params"]["processes"] == 2
+    same = ("params", "mean_activation_in_concept")
+    assert json.dumps(_without(one, *same)) == json.dumps(_without(two, *same))
