@@ -311,8 +311,9 @@ def measure_effect(
     segmentation, layer = subject.segmentation, edit.layer
     batches: list[dict[str, Any]] = []
     with torch.inference_mode():
-        todo = list(subject.batches(num_samples, EFFECT_STREAM, shard=True))
-        for index, z in progress(todo, desc="intervention effect", total=len(todo)):
+        todo = subject.batches(num_samples, EFFECT_STREAM, shard=True)
+        total = subject.count_batches(num_samples, shard=True)
+        for index, z in progress(todo, desc="intervention effect", total=total):
             before = subject.generator(z)
             with ablate(subject.generator, layer, unit_list, off=edit.off, region=region_mask):
                 ablated = subject.generator(z)
@@ -467,8 +468,9 @@ def effect_curve(
     before_total = np.zeros(num_concepts, np.int64)
     after_total = {(name, k): np.zeros(num_concepts, np.int64) for name in orders for k in counts}
     with torch.inference_mode():
-        todo = list(subject.batches(num_samples, EFFECT_STREAM, shard=True))
-        for _, z in progress(todo, desc="effect curve", total=len(todo)):
+        todo = subject.batches(num_samples, EFFECT_STREAM, shard=True)
+        total = subject.count_batches(num_samples, shard=True)
+        for _, z in progress(todo, desc="effect curve", total=total):
             before_total += _counts(segmentation(generator(z)), num_concepts, None).sum(0)
             for name, order in orders.items():
                 for k in counts:

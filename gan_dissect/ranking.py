@@ -263,9 +263,10 @@ def rank_units_by_ablation(
     num_units = int(record.output.shape[1])
     before = 0
     after = np.zeros(num_units, np.int64)
-    batches = list(subject.batches(num_samples, LEARN_STREAM, size=batch_size))
+    batches = subject.batches(num_samples, LEARN_STREAM, size=batch_size)
+    total = subject.count_batches(num_samples, size=batch_size)
     with torch.no_grad():
-        for _, z in progress(batches, desc="rank units by ablation", total=len(batches)):
+        for _, z in progress(batches, desc="rank units by ablation", total=total):
             before += int((segmentation(generator(z)) == c).sum())
             for unit in range(num_units):
                 with ablate(generator, layer, [unit], off=off):

@@ -125,13 +125,13 @@ class Subject:
 
         ``generator`` / ``segmenter`` are models, or names as the commands take them
         (``"shipped"`` or ``package.module:factory``), loaded onto ``device`` (default: the
-        CPU; given models stay where they are). ``segmenter`` may be a :class:`Segmentation`
-        to give concept names the segmenter lacks, or None for analyses of the generator alone
-        (activation maximisation of units, inversion): anything that segments then raises.
-        ``layers`` are the layers to dissect, or ``"auto"`` for every top-level module that
-        outputs a feature map smaller than the image. ``z_shape`` defaults to the generator's
-        ``z_shape`` / ``z_dim``; ``output_range`` is (low, high) or ``"auto"`` (see
-        :func:`~gan_dissect.models.check_generator`).
+        CPU); models given as modules move to ``device`` only when it is given. ``segmenter``
+        may be a :class:`Segmentation` to give concept names the segmenter lacks, or None for
+        analyses of the generator alone (activation maximisation of units, inversion):
+        anything that segments then raises. ``layers`` are the layers to dissect, or ``"auto"``
+        for every top-level module that outputs a feature map smaller than the image.
+        ``z_shape`` defaults to the generator's ``z_shape`` / ``z_dim``; ``output_range`` is
+        (low, high) or ``"auto"`` (see :func:`~gan_dissect.models.check_generator`).
 
         Raises :class:`InputError` or :class:`ConfigError` naming the flag and the argument to
         change when the generator, the segmenter or a layer name does not fit.
@@ -146,6 +146,8 @@ class Subject:
             generator = generator.to(where)
         if isinstance(segmenter, str):
             segmenter = load_segmenter(segmenter, where)
+        elif device is not None and isinstance(segmenter, torch.nn.Module):
+            segmenter = segmenter.to(where)
         if segmenter is None:
             segmentation = Segmentation(_no_segmenter, [NO_CONCEPT])
         elif isinstance(segmenter, Segmentation):
@@ -153,7 +155,9 @@ class Subject:
         else:
             segmentation = Segmentation(segmenter)
         if int(batch_size) < 1:
-            raise ConfigError(f"--batch-size (batch_size=) must be at least 1, got {batch_size}")
+            raise ConfigError(
+                f"--batch-size (batch_size= in Python) must be at least 1, got {batch_size}"
+            )
         checked = check_generator(generator, z_shape, output_range)
         chosen = tuple(choose_layers(checked.generator, layers, checked.z_shape)) if layers else ()
         subject = cls(
@@ -213,14 +217,24 @@ class Subject:
         self, num_samples: int, stream: int, *, shard: bool = False, size: int | None = None
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(sample numbers, latents) of samples ``0 .. num_samples - 1`` of ``stream``, in
-        batches of :attr:`batch_size` (or ``size``). With ``shard``, only the batches of this
-        process in a ``torch.distributed`` group (batch b on rank b % world)."""
+        batches of :attr:`batch_size` (or ``size``), each drawn when it is reached. With
+        ``shard``, only the batches of this process in a ``torch.distributed`` group (batch b on
+        rank b % world); :meth:`count_batches` says how many come."""
         step = int(size or self.batch_size)
-        count = -(-int(num_samples) // step)
-        numbers = own_batches(count) if shard else range(count)
-        for batch in numbers:
+        for batch in self._batch_numbers(num_samples, shard, step):
             indices = torch.arange(batch * step, min((batch + 1) * step, int(num_samples)))
             yield indices, self.latents(indices, stream)
+
+    def count_batches(
+        self, num_samples: int, *, shard: bool = False, size: int | None = None
+    ) -> int:
+        """How many batches :meth:`batches` yields with the same arguments."""
+        return len(self._batch_numbers(num_samples, shard, int(size or self.batch_size)))
+
+    @staticmethod
+    def _batch_numbers(num_samples: int, shard: bool, step: int) -> Sequence[int]:
+        count = -(-int(num_samples) // step)
+        return own_batches(count) if shard else range(count)
 
     def layer_units(self, layer: str) -> int:
         """How many units (channels) ``layer`` outputs; :class:`ConfigError` naming --layer

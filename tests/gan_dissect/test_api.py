@@ -124,7 +124,7 @@ def test_the_subject_checks_once_naming_the_flag_and_the_argument():
         Subject.build(_Drawn(), None, z_shape=(4, 2, 2), output_range=(0.0, 1.0))
     with pytest.raises(InputError, match=r"--layers \(layers= in Python\).*no layer 'blok'"):
         Subject.build(_Drawn(), None, z_shape=(4, 2, 2), layers=["blok"])
-    with pytest.raises(ConfigError, match=r"--batch-size \(batch_size=\)"):
+    with pytest.raises(ConfigError, match=r"--batch-size \(batch_size= in Python\)"):
         Subject.build(_Drawn(), None, z_shape=(4, 2, 2), batch_size=0)
     with pytest.raises(InputError, match=r"needs a segmenter: pass --segmenter"):
         subject.segmentation(images)
