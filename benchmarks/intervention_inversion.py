@@ -96,11 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     final: Inversion | None = None
     for name, way in ways.items():
         begun = time.perf_counter()
-        settings = InvertSettings(
+        steps = InvertSettings(
             z_steps=args.z_steps, feature_steps=args.feature_steps, candidates=64
         )
         inversion = invert(
-            subject, real, encoder=way["encoder"], layer=way["layer"], settings=settings
+            subject, real, encoder=way["encoder"], layer=way["layer"], settings=steps
         )
         with torch.no_grad():
             labels = segmenter(inversion.reconstructions).argmax(1)
