@@ -1,11 +1,15 @@
 """Spread an analysis's samples over the processes of a ``torch.distributed`` group.
 
 A process group is started by a standard launcher (``torchrun``, ``srun torchrun`` under SLURM,
-or Lightning's), never by a process pool of our own: :func:`start_from_launcher` joins the group
-the launcher's environment describes. Inside the group, batch ``b`` of an analysis belongs to
-rank ``b % world``; each rank folds its batches into streaming statistics and the ranks merge
-them (exactly: counts, sketches and per-batch sums replayed in batch order), so every rank ends
-with the numbers one process gets.
+or Lightning's), never by a process pool of our own: :func:`launched_group` joins the group the
+launcher's environment describes, for the commands; from Python, call
+``torch.distributed.init_process_group()`` under torchrun and every analysis that takes samples
+in batches (:func:`~gan_dissect.dissection.dissect_layers`,
+:func:`~gan_dissect.effects.measure_effect`, :func:`~gan_dissect.effects.effect_curve`) shards
+them. Inside the group, batch ``b`` of an analysis belongs to rank ``b % world``; each rank
+folds its batches into streaming statistics and the ranks merge them (exactly: counts, sketches
+and per-batch sums replayed in batch order), so every rank ends with the numbers one process
+gets.
 """
 
 from __future__ import annotations
@@ -25,11 +29,6 @@ def group() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def is_main_process() -> bool:
-    """Whether this process is rank 0 (or alone): the one that writes output folders."""
-    return group()[0] == 0
 
 
 def own_batches(num_batches: int) -> list[int]:
