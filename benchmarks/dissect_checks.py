@@ -8,7 +8,8 @@ Exact (64 px, 500 samples, batches of 50):
 - thresholds against the exact 0.99 quantile of all upsampled activations held in memory
   (worst relative error, and the sketch's stated bound);
 - IoU and pixel counts against a brute-force computation at the same thresholds;
-- two processes (gloo), each dissecting every other batch and merging, against one process;
+- two processes (gloo, started by torchrun), each dissecting every other batch and merging,
+  against one process;
 - a run interrupted four times and resumed from its checkpoint, against an uninterrupted one.
 
 Found:
@@ -25,23 +26,27 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import socket
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gan_dissect.__main__ import main as cli
 from gan_dissect.dissection import (
+    Checkpoint,
     DissectionResult,
     dissect,
     dissect_layers,
-    latents,
     load_dissection,
 )
 from gan_dissect.hooks import trace
+from gan_dissect.streams import latents
+from gan_dissect.subject import Subject
 from gan_dissect.synthetic import (
     DCGANStandIn,
     HueSegmenter,
@@ -51,6 +56,12 @@ from gan_dissect.synthetic import (
 )
 
 SAMPLES, BATCH = 500, 50
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _brute_force(generator, segmenter, layer, result: DissectionResult) -> dict[str, float]:
@@ -115,7 +126,8 @@ def exact() -> None:
         ("untrained DCGAN, pre-ReLU layer2.1", DCGANStandIn(), PaletteSegmenter(), "layer2.1"),
     ]
     for name, generator, segmenter, layer in cases:
-        result = dissect(generator, segmenter, layer, num_samples=SAMPLES, batch_size=BATCH)
+        subject = Subject.build(generator, segmenter, batch_size=BATCH)
+        result = dissect(subject, layer, num_samples=SAMPLES)
         check = _brute_force(generator, segmenter, layer, result)
         print(
             f"{name:36} threshold error {check['threshold_relative_error']:.2e} "
@@ -140,32 +152,28 @@ def exact() -> None:
         "cpu",
     ]
     with tempfile.TemporaryDirectory() as scratch:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))  # as each of 2 processes
-        try:
-            cli([*common, "--out", f"{scratch}/one"])
-        finally:
-            torch.set_num_threads(threads)
-        cli([*common, "--processes", "2", "--out", f"{scratch}/two"])
+        # one thread per process in both runs (torchrun's default), so float rounding agrees
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        python = [sys.executable, "-m", "gan_dissect"]
+        torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+        torchrun += ["--master-port", str(_free_port()), "-m", "gan_dissect"]
+        subprocess.run([*python, *common, "--out", f"{scratch}/one"], env=env, check=True)
+        subprocess.run([*torchrun, *common, "--out", f"{scratch}/two"], env=env, check=True)
         one, two = load_dissection(f"{scratch}/one"), load_dissection(f"{scratch}/two")
         merged = all(_same(one[name], two[name]) for name in one)
         print(f"2 processes merged == 1 process (layer1, layer2): {merged}")
 
         generator, segmenter = LampScenes().eval(), PaletteSegmenter()
-        options = {"num_samples": SAMPLES, "batch_size": BATCH, "thresholds": "maxiou"}
-        whole = dissect(generator, segmenter, "layer2", **options)
-        checkpoint = Path(scratch) / "progress.ckpt"
+        options: dict[str, Any] = {"num_samples": SAMPLES, "thresholds": "maxiou"}
+        whole = dissect(Subject.build(generator, segmenter, batch_size=BATCH), "layer2", **options)
+        checkpoint = Checkpoint(Path(scratch) / "progress.ckpt", 0)
+        stopper = _StopAfter(generator, 10**9).eval()
+        stopped = Subject.build(stopper, segmenter, batch_size=BATCH)
         interruptions = 0
         while True:
             try:
-                resumed = dissect(
-                    _StopAfter(generator, 9).eval(),
-                    segmenter,
-                    "generator.layer2",
-                    checkpoint=checkpoint,
-                    checkpoint_interval=0,
-                    **options,
-                )
+                stopper.calls = 9
+                resumed = dissect(stopped, "generator.layer2", checkpoint=checkpoint, **options)
                 break
             except KeyboardInterrupt:
                 interruptions += 1
@@ -179,11 +187,9 @@ def found() -> None:
     scenes = LampScenes().eval()
     for mode in ("quantile", "maxiou"):
         result = dissect(
-            scenes,
-            PaletteSegmenter(),
+            Subject.build(scenes, PaletteSegmenter(), batch_size=BATCH),
             "layer2",
             num_samples=1000,
-            batch_size=BATCH,
             thresholds=mode,
         )
         lamp, building = result.concept_index("lamp"), result.concept_index("building")
@@ -201,20 +207,20 @@ def found() -> None:
             f"threshold {result.chance_iou()[noise[worst], best[worst]]:.3f})"
         )
     untrained = dissect_layers(
-        DCGANStandIn(seed=3),
-        HueSegmenter(),
-        ["layer1", "layer2", "layer3", "layer4"],
+        Subject.build(
+            DCGANStandIn(seed=3),
+            HueSegmenter(),
+            layers=["layer1", "layer2", "layer3", "layer4"],
+            batch_size=BATCH,
+        ),
         num_samples=1000,
-        batch_size=BATCH,
     )
     best = ", ".join(f"{name} {r.best_iou().max():.3f}" for name, r in untrained.items())
     print(f"untrained DCGAN + hue segmenter, best IoU per layer: {best} (floor 0.04)")
     shuffled = dissect(
-        ShuffledUnits(scenes, "layer2").eval(),
-        PaletteSegmenter(),
+        Subject.build(ShuffledUnits(scenes, "layer2").eval(), PaletteSegmenter(), batch_size=BATCH),
         "shuffled",
         num_samples=1000,
-        batch_size=BATCH,
     )
     print(
         f"planted layer2 with units shuffled across samples: best IoU "

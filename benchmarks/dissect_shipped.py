@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from benchmarks.shipped_models import add_shipped_options, load_shipped
-from gan_dissect.commands.dissect import choose_layers
-from gan_dissect.dissection import DissectionResult, dissect, dissect_layers, latent_shape
+from gan_dissect.dissection import DissectionResult, dissect, dissect_layers
+from gan_dissect.subject import Subject
 from gan_dissect.synthetic import ShuffledUnits
 from training.pretrained import build_module, read_model_card
 
@@ -87,18 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     add_shipped_options(parser, threads=2)
     args = parser.parse_args(argv)
     generator, segmenter = load_shipped(args)
-    z_shape = latent_shape(generator, None)
-    layers = choose_layers(generator, "auto", z_shape)
+    subject = Subject.build(generator, segmenter, layers="auto", batch_size=args.batch_size)
+    layers = list(subject.layers)
     print(
         f"shipped GAN, layers {', '.join(layers)}; segmenter concepts "
         f"{', '.join(segmenter.concepts)}; {args.samples} samples (load {os.getloadavg()[0]:.2f})"
     )
-    options = {
-        "num_samples": args.samples,
-        "batch_size": args.batch_size,
-        "thresholds": args.thresholds,
-    }
-    results = dissect_layers(generator, segmenter, layers, **options)
+    options = {"num_samples": args.samples, "thresholds": args.thresholds}
+    results = dissect_layers(subject, **options)
     best_layer, best_fraction = None, -1.0
     for name, result in results.items():
         print("\n".join(_lamp_lines(result)))
@@ -116,14 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     with torch.random.fork_rng():
         torch.manual_seed(0)
         untrained = build_module(card["class"], card["kwargs"]).eval()
-    controls = dissect_layers(untrained, segmenter, layers, **options)
+    control = Subject.build(untrained, segmenter, layers=layers, batch_size=args.batch_size)
+    controls = dissect_layers(control, **options)
     best = ", ".join(f"{name} {r.best_iou().max():.3f}" for name, r in controls.items())
     print(f"untrained generator (same architecture), best IoU per layer: {best} (floor 0.04)")
     lamp_best = ", ".join(f"{name} {_lamp_best(r)}" for name, r in controls.items())
     print(f"  its highest lamp IoU per layer: {lamp_best}")
     shuffled_layer = args.shuffled_layer or best_layer or layers[-1]
+    shuffled_units = ShuffledUnits(generator, shuffled_layer).eval()
     shuffled = dissect(
-        ShuffledUnits(generator, shuffled_layer).eval(), segmenter, "shuffled", **options
+        Subject.build(shuffled_units, segmenter, batch_size=args.batch_size), "shuffled", **options
     )
     print(
         f"{shuffled_layer} with units shuffled across samples: best IoU "

@@ -47,24 +47,23 @@ def _child(layer: str, samples: int, batch_size: int, threads: int, width: int) 
     import torch
 
     torch.set_num_threads(threads)
-    from gan_dissect.dissection import dissect
+    from gan_dissect.dissection import Checkpoint, dissect
+    from gan_dissect.subject import Subject
     from gan_dissect.synthetic import DCGANStandIn, UNetStandIn
 
-    generator, segmenter = DCGANStandIn(width=width), UNetStandIn()
-    dissect(generator, segmenter, layer, num_samples=100, batch_size=batch_size)  # warm-up
+    subject = Subject.build(DCGANStandIn(width=width), UNetStandIn(), batch_size=batch_size)
+    dissect(subject, layer, num_samples=100)  # warm-up
     rss_warm = _peak_rss_mb()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
         state = Path(scratch) / "state.ckpt"
         started = time.perf_counter()
         result = dissect(
-            generator,
-            segmenter,
+            subject,
             layer,
             num_samples=samples,
-            batch_size=batch_size,
-            checkpoint=state,
-            checkpoint_interval=math.inf,  # written only when a pass ends: the final statistics
+            # written only when a pass ends: the final statistics
+            checkpoint=Checkpoint(state, math.inf),
         )
         seconds = time.perf_counter() - started
         state_mb = state.stat().st_size / 2**20

@@ -27,8 +27,7 @@ import numpy as np
 import torch
 
 from benchmarks.shipped_models import add_shipped_options, load_shipped, unit_budget
-from gan_dissect.commands import _report as report
-from gan_dissect.dissection import dissect, latent_shape, latents
+from gan_dissect.dissection import dissect
 from gan_dissect.effects import (
     EFFECT_STREAM,
     InterventionEffect,
@@ -36,8 +35,11 @@ from gan_dissect.effects import (
     measure_effect,
     random_orders,
 )
-from gan_dissect.intervention import ablate, box_region
-from gan_dissect.ranking import OTHERS_REDUCTIONS, learn_unit_mask
+from gan_dissect.intervention import UnitEdit, ablate, box_region
+from gan_dissect.ranking import OTHERS_REDUCTIONS, LearnSettings, learn_unit_mask
+from gan_dissect.streams import latents
+from gan_dissect.subject import Subject
+from training import pages as report
 from training.images import to_uint8_images
 
 FIGURES = Path(__file__).resolve().parent / "intervention_figures"
@@ -86,16 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     generator, segmenter = load_shipped(args)
-    z_shape = latent_shape(generator, None)
-    dissection = dissect(generator, segmenter, args.layer, num_samples=1000, batch_size=50)
+    subject = Subject.build(generator, segmenter, batch_size=50)
+    z_shape = subject.z_shape
+    dissection = dissect(subject, args.layer, num_samples=1000)
     lamp = dissection.concept_index("lamp")
     units_in_layer = dissection.units
     k = unit_budget(units_in_layer, args.units)
-    mask = learn_unit_mask(
-        generator,
-        segmenter,
-        args.layer,
-        "lamp",
+    settings = LearnSettings(
         steps=args.learn_steps,
         lr=0.05,
         l2=0.005,
@@ -103,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         others_reduce=args.others_reduce,
         budget=float(k) if args.learn_budget else None,
     )
+    mask = learn_unit_mask(subject, args.layer, "lamp", settings=settings)
     learned = mask.order()[:k]
     by_iou = dissection.units_for("lamp")[:k]
     on = dissection.mean_activation_in_concept[:, lamp]
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"learned ranking ({args.learn_steps} steps of 8 latents{penalty}{budget}): {learned}")
     print(f"IoU ranking (1000-sample dissection): units {by_iou}")
     effect, _ = measure_effect(
-        generator, segmenter, args.layer, learned, "lamp", on=on, num_samples=args.samples
+        subject, UnitEdit(args.layer, learned, on=on), "lamp", num_samples=args.samples
     )
     low, high = _interval(effect)
     other, change = effect.largest_other_change()
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         f"unedited {ace['before_share']:.4f})"
     )
     iou_effect, _ = measure_effect(
-        generator, segmenter, args.layer, by_iou, "lamp", num_samples=args.samples
+        subject, UnitEdit(args.layer, by_iou), "lamp", num_samples=args.samples
     )
     print(
         f"\nablation of the {k} best units by IoU: {iou_effect.removed_share():.1%} removed; "
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     randoms = []
     for order in random_orders(units_in_layer, 3, seed=0).values():
         random_effect, _ = measure_effect(
-            generator, segmenter, args.layer, order[:k], "lamp", num_samples=args.samples
+            subject, UnitEdit(args.layer, order[:k]), "lamp", num_samples=args.samples
         )
         randoms.append(random_effect.removed_share())
     print(
@@ -169,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     box = [float(v) for v in args.region.split(",")]
     region = box_region(int(np.sqrt(effect.image_pixels)), box)
     in_region, _ = measure_effect(
-        generator, segmenter, args.layer, learned, "lamp", on=on, region=region,
-        num_samples=args.region_samples, description=args.region,
+        subject, UnitEdit(args.layer, learned, on=on, region=region, region_name=args.region),
+        "lamp", num_samples=args.region_samples,
     )  # fmt: skip
     inside = in_region.ace(in_region=True)
     assert inside is not None
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         **random_orders(units_in_layer, 3, seed=1),
     }
     curve = effect_curve(
-        generator, segmenter, args.layer, "lamp", orders, counts, num_samples=args.curve_samples
+        subject, args.layer, "lamp", orders, counts, num_samples=args.curve_samples
     )
     print(f"\nlamp pixels removed by the first k units ({args.curve_samples} samples per point)")
     print("  k      " + " ".join(f"{c:>6d}" for c in curve.counts))

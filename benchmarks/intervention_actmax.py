@@ -36,10 +36,11 @@ from gan_dissect.actmax import (
     maximise_latent,
     maximise_pixels,
 )
-from gan_dissect.commands import _report as report
-from gan_dissect.dissection import latent_shape, latents
 from gan_dissect.intervention import ablate
-from gan_dissect.ranking import learn_unit_mask
+from gan_dissect.ranking import LearnSettings, learn_unit_mask
+from gan_dissect.streams import TYPICAL_STREAM, latents
+from gan_dissect.subject import Subject
+from training import pages as report
 from training.images import to_uint8_images
 from training.scenes import held_out_scenes
 
@@ -65,14 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     generator, segmenter = load_shipped(args)
-    z_shape = latent_shape(generator, None)
+    subject = Subject.build(generator, segmenter)
+    z_shape = subject.z_shape
     sweep = [int(k) for k in args.sweep.split(",") if k.strip()]
     if args.units and not sweep:
         order = [int(u) for u in args.units.split(",")]
     else:
-        mask = learn_unit_mask(
-            generator, segmenter, args.layer, "lamp", steps=args.learn_steps, lr=0.05, l2=0.005
-        )
+        settings = LearnSettings(steps=args.learn_steps, lr=0.05, l2=0.005)
+        mask = learn_unit_mask(subject, args.layer, "lamp", settings=settings)
         order = mask.order()
     if args.units:
         units = [int(u) for u in args.units.split(",")]
@@ -80,11 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         units = order[: unit_budget(len(order), args.num_units)]
     objective = concept_objective(segmenter, "lamp")
     options = {"steps": args.steps, "lr": args.lr}
-    before = maximise_latent(generator, objective, restarts=args.restarts, **options)
+    before = maximise_latent(subject, objective, restarts=args.restarts, **options)
     starts = latents(0, range(args.restarts), z_shape, stream=ACTMAX_STREAM)
     with ablate(generator, args.layer, units):
         after = maximise_latent(
-            generator, objective, start=torch.cat([starts, before.inputs]), **options
+            subject, objective, start=torch.cat([starts, before.inputs]), **options
         )
         typical_after = _typical(generator, objective, z_shape)
     typical = _typical(generator, objective, z_shape)
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         hard_before = (segmenter(before.images).argmax(1) == lamp).float().mean((1, 2))
         hard_after = (segmenter(after.images).argmax(1) == lamp).float().mean((1, 2))
-        samples = generator(latents(0, range(args.restarts), z_shape, stream=ACTMAX_STREAM + 10))
+        samples = generator(latents(0, range(args.restarts), z_shape, stream=TYPICAL_STREAM))
     fall = 1.0 - after.scores.max() / before.scores.max()
     print(
         f"shipped generator; lamp units {args.layer} {units}; {args.restarts} restarts x "
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in sweep:
         with ablate(generator, args.layer, order[:k]):
             swept = maximise_latent(
-                generator, objective, start=torch.cat([starts, before.inputs]), **options
+                subject, objective, start=torch.cat([starts, before.inputs]), **options
             )
             mean = _typical(generator, objective, z_shape)["mean"]
         print(
@@ -158,7 +159,7 @@ def _typical(generator: torch.nn.Module, objective, z_shape: tuple[int, ...]) ->
     scores = []
     with torch.no_grad():
         for start in range(0, 500, 50):
-            z = latents(0, range(start, start + 50), z_shape, stream=ACTMAX_STREAM + 10)
+            z = latents(0, range(start, start + 50), z_shape, stream=TYPICAL_STREAM)
             scores.append(objective(generator(z), {}))
     values = torch.cat(scores).numpy()
     return {"mean": float(values.mean()), "p99": float(np.quantile(values, 0.99))}

@@ -28,11 +28,11 @@ import numpy as np
 import torch
 
 from benchmarks.shipped_models import add_shipped_options, load_shipped, unit_budget
-from gan_dissect.commands import _report as report
-from gan_dissect.dissection import latent_shape
 from gan_dissect.intervention import ablate
-from gan_dissect.inversion import Inversion, invert, paste, psnr
-from gan_dissect.ranking import learn_unit_mask
+from gan_dissect.inversion import Inversion, InvertSettings, invert, paste, psnr
+from gan_dissect.ranking import LearnSettings, learn_unit_mask
+from gan_dissect.subject import Subject
+from training import pages as report
 from training.images import to_uint8_images
 from training.pretrained import load_pretrained, weights_path
 from training.scenes import CONCEPTS, held_out_scenes
@@ -60,13 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     encoder = None
     if weights_path("encoder", args.weights_dir).is_file():
         encoder = load_pretrained("encoder", weights_dir=args.weights_dir)
-    z_shape = latent_shape(generator, None)
+    subject = Subject.build(generator, segmenter, batch_size=16)
     if args.order:
         order = [int(u) for u in args.order.split(",")]
     else:
-        mask = learn_unit_mask(
-            generator, segmenter, args.layer, "lamp", steps=args.learn_steps, lr=0.05, l2=0.005
-        )
+        settings = LearnSettings(steps=args.learn_steps, lr=0.05, l2=0.005)
+        mask = learn_unit_mask(subject, args.layer, "lamp", settings=settings)
         order = mask.order()
     units_in_layer = generator.layer_shapes[args.layer][0]
     counts = [int(k) for k in args.counts.split(",") if k.strip()] or [unit_budget(units_in_layer)]
@@ -97,10 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     final: Inversion | None = None
     for name, way in ways.items():
         begun = time.perf_counter()
+        steps = InvertSettings(
+            z_steps=args.z_steps, feature_steps=args.feature_steps, candidates=64
+        )
         inversion = invert(
-            generator, real, encoder=way["encoder"], layer=way["layer"], z_steps=args.z_steps,
-            feature_steps=args.feature_steps, candidates=64, batch_size=16, z_shape=z_shape,
-        )  # fmt: skip
+            subject, real, encoder=way["encoder"], layer=way["layer"], settings=steps
+        )
         with torch.no_grad():
             labels = segmenter(inversion.reconstructions).argmax(1)
         stages = ", ".join(f"{stage} {error:.3f}" for stage, error in inversion.errors.items())

@@ -22,9 +22,11 @@ import time
 import numpy as np
 
 from benchmarks.shipped_models import BUDGET, add_shipped_options, load_shipped, unit_budget
-from gan_dissect.dissection import dissect_layers, latent_shape
+from gan_dissect.dissection import dissect_layers
 from gan_dissect.effects import measure_effect, random_orders
-from gan_dissect.ranking import learn_unit_mask
+from gan_dissect.intervention import UnitEdit
+from gan_dissect.ranking import LearnSettings, learn_unit_mask
+from gan_dissect.subject import Subject
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,12 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     add_shipped_options(parser)
     args = parser.parse_args(argv)
     generator, segmenter = load_shipped(args)
-    z_shape = latent_shape(generator, None)
     layers = [name.strip() for name in args.layers.split(",")]
+    subject = Subject.build(generator, segmenter, layers=layers, batch_size=50)
     started = time.perf_counter()
-    dissections = dissect_layers(
-        generator, segmenter, layers, num_samples=args.dissect_samples, batch_size=50
-    )
+    dissections = dissect_layers(subject, num_samples=args.dissect_samples)
     print(
         f"shipped generator, lamp units chosen within {BUDGET:.0%} of each layer; "
         f"effects on {args.samples} samples (effect stream), torch threads {args.threads}"
@@ -53,10 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         k = unit_budget(dissection.units)
         sets = {"IoU": dissection.units_for("lamp")[:k]}
         for name, budget in (("learned", None), ("learned, budget k", float(k))):
-            mask = learn_unit_mask(
-                generator, segmenter, layer, "lamp", steps=args.learn_steps, budget=budget,
-                lr=0.05, l2=0.005, z_shape=z_shape,
-            )  # fmt: skip
+            settings = LearnSettings(steps=args.learn_steps, budget=budget, lr=0.05, l2=0.005)
+            mask = learn_unit_mask(subject, layer, "lamp", settings=settings)
             sets[name] = mask.order()[:k]
         sets["random (mean of 3)"] = []
         for name, units in sets.items():
@@ -64,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 removed, others = [], []
                 for order in random_orders(dissection.units, 3, seed=0).values():
                     effect, _ = measure_effect(
-                        generator, segmenter, layer, order[:k], "lamp", num_samples=args.samples
+                        subject, UnitEdit(layer, order[:k]), "lamp", num_samples=args.samples
                     )
                     removed.append(effect.removed_share())
                     others.append(effect.largest_other_change())
@@ -72,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                 other = max(others, key=lambda item: item[1])
             else:
                 effect, _ = measure_effect(
-                    generator, segmenter, layer, units, "lamp", num_samples=args.samples
+                    subject, UnitEdit(layer, units), "lamp", num_samples=args.samples
                 )
                 share, other = effect.removed_share(), effect.largest_other_change()
                 if share > best[0]:

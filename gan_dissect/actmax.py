@@ -30,15 +30,15 @@ import numpy as np
 import torch
 
 from gan_dissect._optimise import step_on
-from gan_dissect.dissection import latent_shape, latents
 from gan_dissect.hooks import trace_many
 from gan_dissect.ranking import concept_probability
-from training.devices import module_device
+from gan_dissect.streams import ACTMAX_STREAM
+from gan_dissect.subject import Subject
 from training.errors import InputError
 from training.progress import progress
 
-ACTMAX_STREAM = 4
-"""Latent stream of the restarts' starting points."""
+RECORD_EVERY = 10
+"""Steps between two entries of an optimisation's history."""
 Constraint = Literal["sphere", "l2"]
 Score = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
 
@@ -116,7 +116,7 @@ class ActmaxResult:
     ``inputs``: the best latents (or pixel parameters) found per restart; ``images`` what they
     give; ``scores`` the objective there (the best reached during the run; with an L2 penalty,
     the objective at the best penalised value); ``history`` the mean and best score every
-    ``record_every`` steps.
+    :data:`RECORD_EVERY` steps.
     """
 
     objective: str
@@ -154,7 +154,7 @@ def _project(z: torch.Tensor, radius: float) -> torch.Tensor:
 
 
 def maximise_latent(
-    generator: torch.nn.Module,
+    subject: Subject,
     objective: Objective,
     *,
     restarts: int = 8,
@@ -162,18 +162,16 @@ def maximise_latent(
     lr: float = 0.05,
     constraint: Constraint = "sphere",
     l2_weight: float = 0.01,
-    seed: int = 0,
     start: torch.Tensor | None = None,
-    z_shape: Sequence[int] | None = None,
-    record_every: int = 10,
 ) -> ActmaxResult:
-    """Maximise ``objective`` over the generator's latent; see the module docstring.
+    """Maximise ``objective`` over ``subject``'s latent; see the module docstring.
 
     Parameters
     ----------
     restarts:
         Latents optimised at once, each from its own standard-normal start (latent stream
-        :data:`ACTMAX_STREAM` of ``seed``), unless ``start`` gives them.
+        :data:`~gan_dissect.streams.ACTMAX_STREAM` of ``subject.seed``), unless ``start``
+        gives them.
     constraint:
         ``"sphere"``: after every step each latent is scaled back to norm sqrt(d);
         ``"l2"``: maximise ``f(G(z)) - l2_weight * ||z||^2`` instead.
@@ -184,10 +182,9 @@ def maximise_latent(
         raise InputError("restarts and steps must be positive and lr > 0")
     if constraint not in ("sphere", "l2"):
         raise InputError(f"constraint must be 'sphere' or 'l2', got {constraint!r}")
-    shape = latent_shape(generator, z_shape)
-    device = module_device(generator)
+    generator, shape, device = subject.generator, subject.z_shape, subject.device
     if start is None:
-        z = latents(seed, range(restarts), shape, stream=ACTMAX_STREAM).to(device)
+        z = subject.latents(range(restarts), ACTMAX_STREAM)
     else:
         z = start.detach().to(device, torch.float32).clone()
         if z.dim() < 2 or tuple(z.shape[1:]) != tuple(shape):
@@ -221,7 +218,7 @@ def maximise_latent(
             best_values = torch.where(better, values.detach(), best_values)
             best_scores = torch.where(better, scores.detach(), best_scores)
             best_z[better] = z.detach()[better]
-        if step % record_every == 0 or step == steps:
+        if step % RECORD_EVERY == 0 or step == steps:
             history.append(_record(step, scores, best_scores))
         if step == steps:
             break  # the last pass only scores the last step's latents
@@ -244,7 +241,7 @@ def maximise_latent(
             "lr": lr,
             "constraint": constraint,
             "l2_weight": l2_weight if constraint == "l2" else None,
-            "seed": seed,
+            "seed": subject.seed,
         },
     )
 
@@ -259,7 +256,6 @@ def maximise_pixels(
     seed: int = 0,
     start: torch.Tensor | None = None,
     device: str | torch.device = "cpu",
-    record_every: int = 10,
 ) -> ActmaxResult:
     """Maximise ``objective`` over free pixels (3, H, W) in [-1, 1]: unconstrained actmax.
 
@@ -291,7 +287,7 @@ def maximise_pixels(
             better = scores.detach() > best_scores
             best_scores = torch.where(better, scores.detach(), best_scores)
             best[better] = params.detach()[better]
-        if step % record_every == 0 or step == steps:
+        if step % RECORD_EVERY == 0 or step == steps:
             history.append(_record(step, scores, best_scores))
         if step == steps:
             break

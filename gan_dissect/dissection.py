@@ -30,7 +30,7 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -38,7 +38,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from gan_dissect.hooks import find_layer, trace_many
+from gan_dissect.distributed import group, own_batches
+from gan_dissect.hooks import trace_many
 from gan_dissect.stats import (
     CeilingTally,
     ConceptMeanTally,
@@ -47,39 +48,21 @@ from gan_dissect.stats import (
     TopK,
     Upsampler,
 )
+from gan_dissect.streams import DISSECT_STREAM, SELECT_STREAM, latents
+from gan_dissect.subject import Subject
 from training.checkpoints import load_checkpoint, save_checkpoint
-from training.devices import module_device
 from training.errors import CheckpointError, ConfigError, InputError
 from training.progress import progress
 from training.runs import atomic_write_json
 
 FORMAT = "seethrough.dissection"
 FORMAT_VERSION = 1
-DISSECT_STREAM = 0  # latents of the samples being dissected
-SELECT_STREAM = 1  # separate latents on which "maxiou" thresholds are chosen
 MAXIOU_LEVELS = tuple(1.0 - np.logspace(math.log10(0.5), -3, 32))
 # values at a time that one upsampled chunk may hold: about 4 MB of float32, small enough for
 # the several passes over it to stay in the CPU's caches
 _CHUNK_VALUES = 1 << 20
 
-Segmenter = Callable[[torch.Tensor], torch.Tensor]
 ThresholdMode = Literal["quantile", "maxiou"]
-
-
-def latents(
-    seed: int, indices: Sequence[int] | torch.Tensor, shape: Sequence[int], *, stream: int = 0
-) -> torch.Tensor:
-    """Latents (len(indices), *shape) float32: sample ``i`` is drawn from its own seeded stream.
-
-    Each sample is standard normal from ``numpy.random.default_rng([seed, stream, i])``, so a
-    sample's latent depends only on its number, never on batching or on which process draws it.
-    """
-    rows = [
-        np.random.default_rng([seed, stream, int(i)]).standard_normal(int(np.prod(shape)))
-        for i in (indices.tolist() if isinstance(indices, torch.Tensor) else indices)
-    ]
-    stacked = np.stack(rows).astype(np.float32) if rows else np.zeros((0, *shape), np.float32)
-    return torch.from_numpy(stacked.reshape(len(rows), *shape))
 
 
 @dataclass(frozen=True)
@@ -377,53 +360,6 @@ def checkpoint_files(checkpoint: str | Path, world: int = 1) -> list[Path]:
     return [path.with_name(f"{path.name}.rank{rank}-of-{world}") for rank in range(world)]
 
 
-class Segmentation:
-    """A segmenter checked at the edge: images (N, 3, H, W) to labels (N, H, W) int64.
-
-    ``segmenter`` maps images to labels (N, H, W) or to class scores (N, C, H, W) (labels are
-    then the best-scoring concept). ``concepts`` names its C concepts; by default the
-    segmenter's ``concepts`` attribute. Labels must cover every pixel of the image; -1 marks a
-    pixel of no concept.
-    """
-
-    def __init__(self, segmenter: Segmenter, concepts: Sequence[str] | None = None) -> None:
-        names = concepts if concepts is not None else getattr(segmenter, "concepts", None)
-        if names is None or isinstance(names, str) or len(list(names)) == 0:
-            raise InputError(
-                f"{_describe(segmenter)} has no list of concept names: give it a 'concepts' "
-                "attribute or pass concepts=[...]"
-            )
-        self.concepts = [str(name) for name in names]
-        if len(set(self.concepts)) != len(self.concepts):
-            raise InputError(f"concept names must be unique, got {self.concepts}")
-        self.segmenter = segmenter
-        self.device = module_device(segmenter) if isinstance(segmenter, torch.nn.Module) else None
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        inputs = images if self.device is None else images.to(self.device)
-        output = self.segmenter(inputs)
-        n, _, height, width = images.shape
-        expected = f"labels ({n}, {height}, {width}) or scores ({n}, {len(self.concepts)}, "
-        expected += f"{height}, {width})"
-        if not isinstance(output, torch.Tensor):
-            raise InputError(
-                f"segmenter returned {type(output).__name__}; it must return {expected}"
-            )
-        if output.dim() == 4 and tuple(output.shape) == (n, len(self.concepts), height, width):
-            labels = output.argmax(dim=1)
-        elif output.dim() == 3 and tuple(output.shape) == (n, height, width):
-            if output.dtype.is_floating_point or output.dtype == torch.bool:
-                raise InputError(f"segmenter returned {output.dtype} labels; labels are integers")
-            labels = output.to(torch.int64)
-        else:
-            raise InputError(
-                f"segmenter returned shape {tuple(output.shape)} for images of shape "
-                f"{tuple(images.shape)}; it must return {expected} (one label per image pixel, "
-                f"{len(self.concepts)} concepts: {', '.join(self.concepts)})"
-            )
-        return labels.to(images.device)
-
-
 @dataclass
 class _Layer:
     name: str
@@ -432,51 +368,45 @@ class _Layer:
     upsample: Upsampler
 
 
-def dissect(
-    generator: torch.nn.Module,
-    segmenter: Segmenter,
-    layer: str,
-    **options: Any,
-) -> DissectionResult:
-    """Dissect one layer of ``generator``; see :func:`dissect_layers` for ``options``."""
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a dissection keeps its progress, and how often (seconds; 0: after every batch)."""
+
+    path: str | Path
+    interval: float = 60.0
+
+
+def dissect(subject: Subject, layer: str, **options: Any) -> DissectionResult:
+    """Dissect one ``layer`` of ``subject``'s generator; see :func:`dissect_layers` for
+    ``options``."""
     if not isinstance(layer, str):
         raise InputError(
             f"dissect takes one layer name, got {layer!r}; dissect_layers takes several"
         )
-    return dissect_layers(generator, segmenter, [layer], **options)[layer]
+    return dissect_layers(subject.replace(layers=(layer,)), **options)[layer]
 
 
 def dissect_layers(
-    generator: torch.nn.Module,
-    segmenter: Segmenter,
-    layers: Sequence[str],
-    *,
+    subject: Subject,
     num_samples: int = 1000,
-    batch_size: int = 32,
-    seed: int = 0,
+    *,
     quantile: float = 0.99,
     iou_floor: float = 0.04,
     thresholds: ThresholdMode = "quantile",
     selection_samples: int = 500,
     top_k: int = 8,
-    concepts: Sequence[str] | None = None,
-    z_shape: Sequence[int] | None = None,
-    mantissa_bits: int = 7,
-    checkpoint: str | Path | None = None,
-    checkpoint_interval: float = 60.0,
+    checkpoint: Checkpoint | str | Path | None = None,
 ) -> dict[str, DissectionResult]:
-    """Dissect ``layers`` of ``generator`` (sharing its forward passes); results by layer.
+    """Dissect ``subject.layers`` (sharing the generator's forward passes); results by layer.
+
+    Samples ``0 .. num_samples - 1`` (latents from ``subject.seed``) go through the generator
+    ``subject.batch_size`` at a time. Layers must output feature maps (N, units, h, w); run the
+    generator in eval mode (batch statistics would make each sample depend on its batch).
+    Inside a ``torch.distributed`` group each process takes every world-th batch and the
+    statistics are merged, so every process returns the single-process result.
 
     Parameters
     ----------
-    generator:
-        A module mapping latents (N, *z_shape) to images (N, 3, H, W); layers are its
-        ``named_modules()`` names and must output feature maps (N, units, h, w). Run it in eval
-        mode: batch statistics would make each sample depend on its batch.
-    segmenter:
-        Images to labels (N, H, W) or scores (N, C, H, W); see :class:`Segmentation`.
-    num_samples, batch_size, seed:
-        Dissect samples ``0 .. num_samples - 1``, whose latents come from ``seed``.
     quantile:
         Each unit's threshold is this quantile of its upsampled activations (0.99: top 1 %).
     iou_floor:
@@ -486,62 +416,38 @@ def dissect_layers(
         ``selection_samples`` separate latents.
     top_k:
         How many top-activating samples to keep per unit.
-    concepts:
-        The segmenter's concept names, when it has no ``concepts`` attribute.
-    z_shape:
-        The latent shape; by default the generator's ``z_shape`` or ``(z_dim,)`` attribute.
-    mantissa_bits:
-        Resolution of the quantile sketch: relative error ``2**-(bits + 1)``.
-    checkpoint, checkpoint_interval:
-        Save progress to ``checkpoint`` every ``checkpoint_interval`` seconds (0: every batch)
-        and resume from it when it exists; it is left holding the finished statistics. Under
+    checkpoint:
+        A :class:`Checkpoint` (or just its path, saved every 60 s): progress is saved there
+        and resumed from when it exists; it is left holding the finished statistics. Under
         ``torch.distributed`` each process keeps its own file (``.rank<r>-of-<w>`` appended).
     """
-    shape = latent_shape(generator, z_shape)
-    segmentation = Segmentation(segmenter, concepts)
+    if not subject.layers:
+        raise ConfigError("name at least one layer to dissect: --layers (layers= in Python)")
     settings = DissectSettings(
-        layers=tuple(layers),
+        layers=tuple(subject.layers),
         num_samples=int(num_samples),
-        batch_size=int(batch_size),
-        seed=int(seed),
+        batch_size=int(subject.batch_size),
+        seed=int(subject.seed),
         quantile=float(quantile),
         iou_floor=float(iou_floor),
         thresholds=thresholds,
         selection_samples=int(selection_samples),
         top_k=int(top_k),
-        mantissa_bits=int(mantissa_bits),
-        z_shape=shape,
-        concepts=tuple(segmentation.concepts),
+        z_shape=tuple(subject.z_shape),
+        concepts=tuple(subject.concepts),
     )
     settings.check()
-    for name in settings.layers:
-        find_layer(generator, name)  # an unknown name fails here, before any work
-    if generator.training:
+    subject.check_layers(settings.layers, "--layers", "layers=")
+    if subject.generator.training:
         warnings.warn(
             "dissecting a generator in training mode: batch-norm statistics then depend on the "
             "batch; call generator.eval() first",
             stacklevel=2,
         )
+    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+        checkpoint = Checkpoint(checkpoint)
     with torch.inference_mode():
-        run = _DissectionRun(generator, segmentation, settings, checkpoint, checkpoint_interval)
-        return run.execute()
-
-
-def latent_shape(generator: torch.nn.Module, z_shape: Sequence[int] | None) -> tuple[int, ...]:
-    """``z_shape`` if given, else the generator's ``z_shape`` or ``(z_dim,)`` attribute."""
-    if z_shape is None:
-        z_shape = getattr(generator, "z_shape", None)
-    if z_shape is None and getattr(generator, "z_dim", None) is not None:
-        z_shape = (int(generator.z_dim),)  # type: ignore[arg-type]
-    if z_shape is None:
-        raise InputError(
-            f"cannot tell the latent shape of {type(generator).__name__}: give it a 'z_dim' "
-            "attribute or pass z_shape=(...)"
-        )
-    shape = tuple(int(d) for d in (z_shape if isinstance(z_shape, Sequence) else [z_shape]))
-    if not shape or any(d < 1 for d in shape):
-        raise InputError(f"latent shape must be positive sizes, got {shape}")
-    return shape
+        return _DissectionRun(subject, settings, checkpoint).execute()
 
 
 def _describe(obj: Any) -> str:
@@ -566,32 +472,24 @@ class _DissectionRun:
     """One dissection: its passes, statistics, checkpoints and share of a process group."""
 
     def __init__(
-        self,
-        generator: torch.nn.Module,
-        segmentation: Segmentation,
-        settings: DissectSettings,
-        checkpoint: str | Path | None,
-        checkpoint_interval: float,
+        self, subject: Subject, settings: DissectSettings, checkpoint: Checkpoint | None
     ) -> None:
-        import torch.distributed as dist
-
-        self.generator = generator
-        self.segmentation = segmentation
+        self.subject = subject
+        self.generator = subject.generator
+        self.segmentation = subject.segmentation
         self.settings = settings
-        self.device = module_device(generator)
-        distributed = dist.is_available() and dist.is_initialized()
-        self.rank = dist.get_rank() if distributed else 0
-        self.world = dist.get_world_size() if distributed else 1
+        self.device = subject.device
+        self.rank, self.world = group()
         self.checkpoint = (
-            None if checkpoint is None else checkpoint_files(checkpoint, self.world)[self.rank]
+            None if checkpoint is None else checkpoint_files(checkpoint.path, self.world)[self.rank]
         )
-        self.checkpoint_interval = checkpoint_interval
+        self.checkpoint_interval = math.inf if checkpoint is None else checkpoint.interval
         self.fingerprint = json.dumps(
             {
                 **asdict(settings),
                 "world": self.world,
-                "generator": model_digest(generator),
-                "segmenter": model_digest(segmentation.segmenter),
+                "generator": model_digest(self.generator),
+                "segmenter": model_digest(self.segmentation.segmenter),
             },
             sort_keys=True,
         )
@@ -623,8 +521,9 @@ class _DissectionRun:
         if float(images.min()) >= 0:
             warnings.warn(
                 f"{type(self.generator).__name__}'s first images have no negative pixel, so they "
-                "are not in the [-1, 1] that segmenters and pictures get here: map them with "
-                "gan_dissect.with_output_range(generator, (0, 1)) or check_generator(generator)",
+                "are not in the [-1, 1] that segmenters and pictures get here: build the subject "
+                "with Subject.build (which detects the range) or map them with "
+                "gan_dissect.with_output_range(generator, (0, 1))",
                 stacklevel=4,
             )
         size = (int(images.shape[2]), int(images.shape[3]))
@@ -692,10 +591,7 @@ class _DissectionRun:
             if phase.startswith("select")
             else (DISSECT_STREAM, settings.num_samples)
         )
-        batches = [
-            b for b in range(-(-total // settings.batch_size)) if b % self.world == self.rank
-        ]
-        todo = [b for b in batches if b >= start]
+        todo = [b for b in own_batches(-(-total // settings.batch_size)) if b >= start]
         saved = time.monotonic()
         for batch in progress(todo, desc=f"dissect: {phase}", total=len(todo)):
             first = batch * settings.batch_size

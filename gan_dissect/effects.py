@@ -18,7 +18,7 @@ ranking, random) on the same latents, for effect-versus-number-of-units curves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,16 +26,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from gan_dissect.dissection import Segmentation, latent_shape, latents
-from gan_dissect.hooks import find_layer
-from gan_dissect.intervention import Region, Values, ablate, insert, unit_numbers
-from training.devices import module_device
+from gan_dissect.distributed import gather
+from gan_dissect.intervention import UnitEdit, Values, ablate, insert, unit_numbers
+from gan_dissect.streams import EFFECT_STREAM
+from gan_dissect.subject import Subject
 from training.errors import InputError
 from training.progress import progress
 
-EFFECT_STREAM = 2
-"""Latent stream of the samples on which effects are measured (dissection uses 0 and 1), so
-units chosen on dissected samples are judged on others."""
 LUMINANCE = (0.299, 0.587, 0.114)
 
 
@@ -84,16 +81,38 @@ class GlowTally:
         removed: torch.Tensor,
     ) -> None:
         """Fold in one batch: images (N, 3, H, W) and boolean masks (N, H, W)."""
+        self.fold(self.measure(before, after, concept_before, removed))
+
+    def measure(
+        self,
+        before: torch.Tensor,
+        after: torch.Tensor,
+        concept_before: torch.Tensor,
+        removed: torch.Tensor,
+    ) -> tuple[int, int, float, float, float, float]:
+        """One batch's pixel counts and luminance sums (near, far, near before / after, far
+        before / after), to :meth:`fold` in later (in batch order, for the same float sums)."""
         inner = dilate(removed, self.radius)
         near = inner & ~concept_before
         far = dilate(removed, 3 * self.radius) & ~inner & ~concept_before
         light_before, light_after = luminance(before), luminance(after)
-        self.near_pixels += int(near.sum())
-        self.far_pixels += int(far.sum())
-        self.near_before += float(light_before[near].sum(dtype=torch.float64))
-        self.near_after += float(light_after[near].sum(dtype=torch.float64))
-        self.far_before += float(light_before[far].sum(dtype=torch.float64))
-        self.far_after += float(light_after[far].sum(dtype=torch.float64))
+        return (
+            int(near.sum()),
+            int(far.sum()),
+            float(light_before[near].sum(dtype=torch.float64)),
+            float(light_after[near].sum(dtype=torch.float64)),
+            float(light_before[far].sum(dtype=torch.float64)),
+            float(light_after[far].sum(dtype=torch.float64)),
+        )
+
+    def fold(self, batch: tuple[int, int, float, float, float, float]) -> None:
+        """Add one batch's :meth:`measure`."""
+        self.near_pixels += batch[0]
+        self.far_pixels += batch[1]
+        self.near_before += batch[2]
+        self.near_after += batch[3]
+        self.far_before += batch[4]
+        self.far_after += batch[5]
 
     def summary(self) -> dict[str, float | int | None]:
         """Mean luminances (0..1), the local brightening before and after, and its remaining
@@ -269,68 +288,43 @@ def _counts(labels: torch.Tensor, num_concepts: int, where: torch.Tensor | None)
 
 
 def measure_effect(
-    generator: torch.nn.Module,
-    segmenter: Callable[[torch.Tensor], torch.Tensor],
-    layer: str,
-    units: Sequence[int],
-    concept: str,
-    *,
-    off: Values = 0.0,
-    on: Values | None = None,
-    region: Region | None = None,
-    num_samples: int = 1000,
-    batch_size: int = 50,
-    seed: int = 0,
-    stream: int = EFFECT_STREAM,
-    z_shape: Sequence[int] | None = None,
-    concepts: Sequence[str] | None = None,
-    keep: int = 0,
-    description: str = "",
+    subject: Subject, edit: UnitEdit, concept: str, *, num_samples: int = 1000, keep: int = 0
 ) -> tuple[InterventionEffect, Examples | None]:
-    """Ablate (and, with ``on``, insert) ``units`` of ``layer`` on ``num_samples`` latents and
-    count every concept's pixels, before and after; see the module docstring.
+    """Apply ``edit`` on ``num_samples`` latents (stream :data:`EFFECT_STREAM` of
+    ``subject.seed``) and count every concept's pixels, unedited, with the units ablated and
+    (with ``edit.on``) inserted; see the module docstring.
 
-    ``region`` (an (H, W) mask at the image's resolution) confines the edits to it, and the
-    counts inside it give the ACE in the region. ``keep`` first samples are returned as
-    :class:`Examples` for pictures (None when ``keep`` is 0).
+    ``edit.region`` (an (H, W) mask at the image's resolution) confines the edits to it, and
+    the counts inside it give the ACE in the region. ``keep`` first samples are returned as
+    :class:`Examples` for pictures (None when ``keep`` is 0). Inside a ``torch.distributed``
+    group each process measures every world-th batch and every process returns the
+    single-process result.
     """
-    if num_samples < 1 or batch_size < 1:
-        raise InputError("num_samples and batch_size must be positive")
-    find_layer(generator, layer)
-    segmentation = Segmentation(segmenter, concepts)
-    if concept not in segmentation.concepts:
-        raise InputError(f"no concept {concept!r}; concepts: {', '.join(segmentation.concepts)}")
-    c = segmentation.concepts.index(concept)
-    shape = latent_shape(generator, z_shape)
-    device = module_device(generator)
-    region_mask = None if region is None else torch.as_tensor(region)
+    if num_samples < 1:
+        raise InputError("num_samples must be positive")
+    subject.check_layers([edit.layer])
+    c = subject.concept_index(concept)
+    region_mask = None if edit.region is None else torch.as_tensor(edit.region)
     if region_mask is not None and region_mask.dim() != 2:
         raise InputError("measure_effect takes one (H, W) region for every sample")
-    unit_list = [int(u) for u in unit_numbers(np.asarray(units), None)]
-    parts: dict[str, list[np.ndarray]] = {
-        key: []
-        for key in ("before", "ablated", "inserted", "before_r", "ablated_r", "inserted_r", "rm")
-    }
-    glow: GlowTally | None = None
-    kept: dict[str, list[torch.Tensor]] = {}
-    image_pixels = 0
+    unit_list = [int(u) for u in unit_numbers(np.asarray(edit.units), None)]
+    segmentation, layer = subject.segmentation, edit.layer
+    batches: list[dict[str, Any]] = []
     with torch.inference_mode():
-        starts = range(0, num_samples, batch_size)
-        for start in progress(starts, desc="intervention effect", total=len(starts)):
-            index = range(start, min(start + batch_size, num_samples))
-            z = latents(seed, index, shape, stream=stream).to(device)
-            before = generator(z)
-            with ablate(generator, layer, unit_list, off=off, region=region_mask):
-                ablated = generator(z)
+        todo = subject.batches(num_samples, EFFECT_STREAM, shard=True)
+        total = subject.count_batches(num_samples, shard=True)
+        for index, z in progress(todo, desc="intervention effect", total=total):
+            before = subject.generator(z)
+            with ablate(subject.generator, layer, unit_list, off=edit.off, region=region_mask):
+                ablated = subject.generator(z)
             inserted = None
-            if on is not None:
-                with insert(generator, layer, unit_list, on, region=region_mask):
-                    inserted = generator(z)
+            if edit.on is not None:
+                with insert(subject.generator, layer, unit_list, edit.on, region=region_mask):
+                    inserted = subject.generator(z)
             labels = {"before": segmentation(before), "ablated": segmentation(ablated)}
             if inserted is not None:
                 labels["inserted"] = segmentation(inserted)
             height, width = labels["before"].shape[-2:]
-            image_pixels = height * width
             where = None
             if region_mask is not None:
                 if tuple(region_mask.shape) != (height, width):
@@ -338,62 +332,79 @@ def measure_effect(
                         f"region is {tuple(region_mask.shape)} but images are {height}x{width}"
                     )
                 where = region_mask > 0
+            record: dict[str, Any] = {"first": int(index[0]), "size": (int(height), int(width))}
             for key, value in labels.items():
-                parts[key].append(_counts(value, len(segmentation.concepts), None))
-                parts[f"{key}_r"].append(_counts(value, len(segmentation.concepts), where))
+                record[key] = _counts(value, len(segmentation.concepts), None)
+                record[f"{key}_r"] = _counts(value, len(segmentation.concepts), where)
             was = labels["before"] == c
             gone = was & (labels["ablated"] != c)
-            parts["rm"].append(gone.flatten(1).sum(1).cpu().numpy().astype(np.int64))
-            glow = glow or GlowTally(ring_radius(int(height)))
-            glow.add(before, ablated, was, gone)
-            if len(kept.get("before", [])) * batch_size < keep:
-                for key, value in (("before", before), ("ablated", ablated)):
-                    kept.setdefault(key, []).append(value.cpu())
-                    kept.setdefault(f"labels_{key}", []).append(labels[key].cpu())
-                if inserted is not None:
-                    kept.setdefault("inserted", []).append(inserted.cpu())
-                    kept.setdefault("labels_inserted", []).append(labels["inserted"].cpu())
-    stacked = {key: np.concatenate(value) if value else None for key, value in parts.items()}
+            record["rm"] = gone.flatten(1).sum(1).cpu().numpy().astype(np.int64)
+            record["glow"] = GlowTally(ring_radius(int(height))).measure(before, ablated, was, gone)
+            if int(index[0]) < keep:
+                images = {"before": before, "ablated": ablated, "inserted": inserted}
+                for key, value in images.items():
+                    if value is not None:
+                        record[f"image_{key}"] = value.cpu()
+                        record[f"labels_{key}"] = labels[key].cpu()
+            batches.append(record)
+    # every batch of every process, in sample order: the sums of one process, in its order
+    ordered = sorted((b for part in gather(batches) for b in part), key=lambda b: b["first"])
+    parts: dict[str, list[np.ndarray]] = {}
+    glow: GlowTally | None = None
+    for record in ordered:
+        for key in ("before", "ablated", "inserted", "before_r", "ablated_r", "inserted_r", "rm"):
+            if key in record:
+                parts.setdefault(key, []).append(record[key])
+        glow = glow or GlowTally(ring_radius(record["size"][0]))
+        glow.fold(record["glow"])
+    stacked = {key: np.concatenate(value) for key, value in parts.items()}
+    height, width = ordered[-1]["size"]
+    image_pixels = height * width
     effect = InterventionEffect(
         layer=layer,
         concept=concept,
         concepts=list(segmentation.concepts),
         units=unit_list,
         num_samples=num_samples,
-        seed=seed,
+        seed=subject.seed,
         image_pixels=image_pixels,
         region_pixels=int((region_mask > 0).sum()) if region_mask is not None else image_pixels,
-        before=_required(stacked["before"]),
-        ablated=_required(stacked["ablated"]),
-        inserted=stacked["inserted"],
-        before_in_region=_required(stacked["before_r"]),
-        ablated_in_region=_required(stacked["ablated_r"]),
-        inserted_in_region=stacked["inserted_r"],
-        removed=_required(stacked["rm"]),
+        before=stacked["before"],
+        ablated=stacked["ablated"],
+        inserted=stacked.get("inserted"),
+        before_in_region=stacked["before_r"],
+        ablated_in_region=stacked["ablated_r"],
+        inserted_in_region=stacked.get("inserted_r"),
+        removed=stacked["rm"],
         glow=glow.summary() if glow is not None else {},
         params={
-            "off": _describe_values(off, unit_list),
-            "on": None if on is None else _describe_values(on, unit_list),
-            "region": description or ("everywhere" if region is None else "a region"),
-            "batch_size": batch_size,
-            "stream": stream,
+            "off": _describe_values(edit.off, unit_list),
+            "on": None if edit.on is None else _describe_values(edit.on, unit_list),
+            "region": edit.region_name or ("everywhere" if edit.region is None else "a region"),
+            "batch_size": subject.batch_size,
+            "stream": EFFECT_STREAM,
         },
     )
-    examples = None
-    if keep > 0:
+    return effect, _examples(ordered, keep)
 
-        def first(key: str) -> torch.Tensor | None:
-            return torch.cat(kept[key])[:keep] if key in kept else None
 
-        examples = Examples(
-            before=_required(first("before")),
-            ablated=_required(first("ablated")),
-            inserted=first("inserted"),
-            labels_before=_required(first("labels_before")),
-            labels_ablated=_required(first("labels_ablated")),
-            labels_inserted=first("labels_inserted"),
-        )
-    return effect, examples
+def _examples(batches: list[dict[str, Any]], keep: int) -> Examples | None:
+    """The first ``keep`` samples' images and labels kept by :func:`measure_effect`."""
+    if keep <= 0:
+        return None
+
+    def first(key: str) -> torch.Tensor | None:
+        kept = [b[key] for b in batches if key in b]
+        return torch.cat(kept)[:keep] if kept else None
+
+    return Examples(
+        before=_required(first("image_before")),
+        ablated=_required(first("image_ablated")),
+        inserted=first("image_inserted"),
+        labels_before=_required(first("labels_before")),
+        labels_ablated=_required(first("labels_ablated")),
+        labels_inserted=first("labels_inserted"),
+    )
 
 
 def _required(value: Any) -> Any:
@@ -432,8 +443,7 @@ class EffectCurve:
 
 
 def effect_curve(
-    generator: torch.nn.Module,
-    segmenter: Callable[[torch.Tensor], torch.Tensor],
+    subject: Subject,
     layer: str,
     concept: str,
     orders: Mapping[str, Sequence[int]],
@@ -441,41 +451,36 @@ def effect_curve(
     *,
     off: Values = 0.0,
     num_samples: int = 200,
-    batch_size: int = 50,
-    seed: int = 0,
-    stream: int = EFFECT_STREAM,
-    z_shape: Sequence[int] | None = None,
-    concepts: Sequence[str] | None = None,
 ) -> EffectCurve:
     """Ablate the first k units of every order in ``orders`` for each k in ``counts``, all on
-    the same ``num_samples`` latents (the unedited images are generated once)."""
+    the same ``num_samples`` latents of :data:`EFFECT_STREAM` (the unedited images are
+    generated once); spread over a ``torch.distributed`` group like :func:`measure_effect`."""
     counts = sorted({int(k) for k in counts})
     if not counts or counts[0] < 1:
         raise InputError(f"counts must be positive numbers of units, got {counts}")
     for name, order in orders.items():
         if len(order) < counts[-1]:
             raise InputError(f"order {name!r} has {len(order)} units, fewer than {counts[-1]}")
-    find_layer(generator, layer)
-    segmentation = Segmentation(segmenter, concepts)
-    if concept not in segmentation.concepts:
-        raise InputError(f"no concept {concept!r}; concepts: {', '.join(segmentation.concepts)}")
-    c = segmentation.concepts.index(concept)
-    num_concepts = len(segmentation.concepts)
-    shape = latent_shape(generator, z_shape)
-    device = module_device(generator)
+    subject.check_layers([layer])
+    c = subject.concept_index(concept)
+    num_concepts = len(subject.concepts)
+    generator, segmentation = subject.generator, subject.segmentation
     before_total = np.zeros(num_concepts, np.int64)
     after_total = {(name, k): np.zeros(num_concepts, np.int64) for name in orders for k in counts}
     with torch.inference_mode():
-        starts = range(0, num_samples, batch_size)
-        for start in progress(starts, desc="effect curve", total=len(starts)):
-            index = range(start, min(start + batch_size, num_samples))
-            z = latents(seed, index, shape, stream=stream).to(device)
+        todo = subject.batches(num_samples, EFFECT_STREAM, shard=True)
+        total = subject.count_batches(num_samples, shard=True)
+        for _, z in progress(todo, desc="effect curve", total=total):
             before_total += _counts(segmentation(generator(z)), num_concepts, None).sum(0)
             for name, order in orders.items():
                 for k in counts:
                     with ablate(generator, layer, list(order[:k]), off=off):
                         labels = segmentation(generator(z))
                     after_total[name, k] += _counts(labels, num_concepts, None).sum(0)
+    # whole-number counts: their sum over processes is exact in any order
+    shares = gather((before_total, after_total))
+    before_total = np.sum([part[0] for part in shares], axis=0)
+    after_total = {key: np.sum([part[1][key] for part in shares], axis=0) for key in after_total}
     removed: dict[str, list[float]] = {}
     largest: dict[str, list[float]] = {}
     others = [i for i in range(num_concepts) if i != c and before_total[i] > 0]
@@ -496,7 +501,7 @@ def effect_curve(
         removed=removed,
         largest_other=largest,
         num_samples=num_samples,
-        seed=seed,
+        seed=subject.seed,
     )
 
 

@@ -21,24 +21,39 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from gan_dissect.dissection import latent_shape, latents
 from gan_dissect.hooks import Trace, find_layer, trace
 from gan_dissect.stats import QuantileSketch
-from training.devices import module_device
+from gan_dissect.streams import LEVELS_STREAM
 from training.errors import InputError
+
+if TYPE_CHECKING:
+    from gan_dissect.subject import Subject
 
 Units = Sequence[int] | np.ndarray | torch.Tensor
 Values = float | Sequence[float] | np.ndarray | torch.Tensor
 Region = np.ndarray | torch.Tensor
 
-LEVELS_STREAM = 5
-"""Latent stream of the samples on which unit quantiles (ablation levels) are estimated."""
+
+@dataclass(frozen=True)
+class UnitEdit:
+    """An edit of one layer's units, as :func:`~gan_dissect.effects.measure_effect` applies it:
+    ``units`` of ``layer`` switched off (to ``off``) and, with ``on``, on (to ``on``), only
+    inside ``region`` (an (H, W) mask at the image's resolution) when one is given;
+    ``region_name`` describes the region in records (default: "everywhere" / "a region")."""
+
+    layer: str
+    units: Units
+    off: Values = 0.0
+    on: Values | None = None
+    region: Region | None = None
+    region_name: str = ""
 
 
 def unit_strength(units: Units, num_units: int) -> torch.Tensor:
@@ -280,16 +295,10 @@ def insert(
 
 
 def unit_quantiles(
-    generator: torch.nn.Module,
-    layer: str,
-    quantiles: float | Sequence[float],
-    *,
-    num_samples: int = 500,
-    batch_size: int = 50,
-    seed: int = 0,
-    z_shape: Sequence[int] | None = None,
+    subject: Subject, layer: str, quantiles: float | Sequence[float], *, num_samples: int = 500
 ) -> torch.Tensor:
-    """Each unit's activation quantiles (units, len(quantiles)) over ``num_samples`` latents.
+    """Each unit's activation quantiles (units, len(quantiles)) over ``num_samples`` latents
+    (stream :data:`~gan_dissect.streams.LEVELS_STREAM` of ``subject.seed``).
 
     Raw (not upsampled) activations at every position, from a
     :class:`~gan_dissect.stats.QuantileSketch` (relative error 2^-8). A low quantile (0.01) is
@@ -298,18 +307,14 @@ def unit_quantiles(
     levels = [quantiles] if isinstance(quantiles, (int, float)) else list(quantiles)
     if not levels or not all(0.0 <= q <= 1.0 for q in levels):
         raise InputError(f"quantiles must lie in [0, 1], got {levels}")
-    if num_samples < 1 or batch_size < 1:
-        raise InputError("num_samples and batch_size must be positive")
-    find_layer(generator, layer)
-    shape = latent_shape(generator, z_shape)
-    device = module_device(generator)
+    if num_samples < 1:
+        raise InputError("num_samples must be positive")
+    find_layer(subject.generator, layer)
     sketch = QuantileSketch()
     with torch.inference_mode():
-        for start in range(0, num_samples, batch_size):
-            index = range(start, min(start + batch_size, num_samples))
-            z = latents(seed, index, shape, stream=LEVELS_STREAM).to(device)
-            with trace(generator, layer, stop=True, clone=True) as record:
-                generator(z)
+        for _, z in subject.batches(num_samples, LEVELS_STREAM):
+            with trace(subject.generator, layer, stop=True, clone=True) as record:
+                subject.generator(z)
             assert record.output is not None
             sketch.add(record.output.transpose(0, 1).reshape(record.output.shape[1], -1))
     return sketch.quantiles(levels)

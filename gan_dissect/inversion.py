@@ -29,15 +29,14 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from gan_dissect import streams
 from gan_dissect._optimise import step_on
-from gan_dissect.dissection import latent_shape, latents
 from gan_dissect.hooks import find_layer, trace, trace_many
-from training.devices import module_device
+from gan_dissect.streams import INVERT_STREAM
+from gan_dissect.subject import Subject
 from training.errors import InputError
 from training.progress import progress
 
-INVERT_STREAM = 6
-"""Latent stream of the random starting candidates (when no encoder gives a start)."""
 PasteMode = Literal["difference", "mask", "none"]
 CHANGE_SCALE = 0.1
 """A change of this much (mean over colours, images in [-1, 1]) makes ``paste(mode="mask")`` take
@@ -106,44 +105,59 @@ class FeatureLoss:
         return torch.stack(per_layer).mean(0)
 
 
+@dataclass(frozen=True)
+class InvertSettings:
+    """How :func:`invert` optimises: ``z_steps`` Adam steps on the latent at ``lr``, then
+    ``feature_steps`` on a layer's features at ``feature_lr``; ``feature_weight`` weighs the
+    feature loss, ``latent_weight`` ``mean(z^2)`` (which keeps ``z`` where standard-normal
+    latents live), ``anchor_weight`` the mean squared distance of refined features from G's
+    own at the found latent (relative to their mean square); without an encoder each image
+    starts from the best of ``candidates`` random latents; the loss is recorded every
+    ``record_every`` steps."""
+
+    z_steps: int = 200
+    feature_steps: int = 200
+    lr: float = 0.05
+    feature_lr: float = 0.01
+    feature_weight: float = 1.0
+    latent_weight: float = 1e-3
+    anchor_weight: float = 0.1
+    candidates: int = 32
+    record_every: int = 20
+
+
 def invert(
-    generator: torch.nn.Module,
+    subject: Subject,
     images: torch.Tensor,
     *,
     encoder: torch.nn.Module | None = None,
     layer: str | None = None,
-    z_steps: int = 200,
-    feature_steps: int = 200,
-    lr: float = 0.05,
-    feature_lr: float = 0.01,
     feature_loss: FeatureLoss | None = None,
-    feature_weight: float = 1.0,
-    latent_weight: float = 1e-3,
-    anchor_weight: float = 0.1,
-    candidates: int = 32,
-    batch_size: int = 16,
-    seed: int = 0,
-    z_shape: Sequence[int] | None = None,
-    record_every: int = 20,
+    settings: InvertSettings | None = None,
 ) -> Inversion:
-    """Invert ``images`` (N, 3, H, W) in [-1, 1]; see the module docstring.
+    """Invert ``images`` (N, 3, H, W) in [-1, 1] into ``subject``'s generator, in batches of
+    ``subject.batch_size``; see the module docstring.
 
     Parameters
     ----------
     encoder:
         Images to latents; its output is the starting latent. Without one, each image starts
-        from the best (lowest pixel error) of ``candidates`` random latents.
+        from the best (lowest pixel error) of ``settings.candidates`` random latents (stream
+        :data:`~gan_dissect.streams.INVERT_STREAM` of ``subject.seed``).
     layer:
-        Refine this layer's features after the latent (``feature_steps`` steps); None keeps
-        the latent alone.
-    feature_loss, feature_weight:
-        An added perceptual loss and its weight.
-    latent_weight:
-        Weight of ``mean(z^2)``, which keeps ``z`` where standard-normal latents live.
-    anchor_weight:
-        Weight of the mean squared distance of the refined features from ``G``'s own features
-        at the found latent, relative to their mean square.
+        Refine this layer's features after the latent (``settings.feature_steps`` steps); None
+        keeps the latent alone.
+    feature_loss:
+        An added perceptual loss, weighed by ``settings.feature_weight``.
+    settings:
+        Steps, learning rates and weights (:class:`InvertSettings`, whose defaults apply when
+        None).
     """
+    settings = settings or InvertSettings()
+    z_steps, feature_steps, lr = settings.z_steps, settings.feature_steps, settings.lr
+    feature_weight, latent_weight = settings.feature_weight, settings.latent_weight
+    candidates, record_every = settings.candidates, settings.record_every
+    generator, batch_size, seed = subject.generator, subject.batch_size, subject.seed
     if images.dim() != 4 or images.shape[1] != 3:
         raise InputError(f"images must be (N, 3, H, W), got {tuple(images.shape)}")
     if not bool(torch.isfinite(images).all()) or float(images.abs().max()) > 1.0 + 1e-4:
@@ -152,8 +166,7 @@ def invert(
         raise InputError("steps must be >= 0 and batch_size >= 1")
     if layer is not None:
         find_layer(generator, layer)
-    shape = latent_shape(generator, z_shape)
-    device = module_device(generator)
+    shape, device = subject.z_shape, subject.device
     parts: dict[str, list[torch.Tensor]] = {"z": [], "features": [], "recon": []}
     history: list[dict[str, Any]] = []
     error_sums = {"start": 0.0, "latent": 0.0, "features": 0.0}
@@ -184,11 +197,8 @@ def invert(
                 layer,
                 z,
                 loss_of,
-                feature_steps,
-                feature_lr,
-                anchor_weight,
+                settings,
                 history if number == 0 else None,
-                record_every,
             )
         with torch.no_grad(), _replaced(generator, layer, features):
             reconstruction = generator(z)
@@ -214,11 +224,11 @@ def invert(
             "z_steps": z_steps,
             "feature_steps": feature_steps,
             "lr": lr,
-            "feature_lr": feature_lr,
+            "feature_lr": settings.feature_lr,
             "feature_loss": None if feature_loss is None else feature_loss.layers,
             "feature_weight": feature_weight if feature_loss is not None else None,
             "latent_weight": latent_weight,
-            "anchor_weight": anchor_weight,
+            "anchor_weight": settings.anchor_weight,
             "candidates": None if encoder is not None else candidates,
             "seed": seed,
         },
@@ -264,7 +274,7 @@ def _start(
             if not bool(torch.isfinite(z).all()):
                 raise InputError("the encoder returned NaN or infinite latents")
             return z.clone()
-        pool = latents(seed, range(candidates), shape, stream=INVERT_STREAM).to(device)
+        pool = streams.latents(seed, range(candidates), shape, stream=INVERT_STREAM).to(device)
         pictures = generator(pool)
         distance = torch.cdist(target.flatten(1), pictures.flatten(1))  # (batch, candidates)
         return pool[distance.argmin(dim=1)].clone()
@@ -275,11 +285,8 @@ def _refine(
     layer: str,
     z: torch.Tensor,
     loss_of: _Reconstruction,
-    steps: int,
-    lr: float,
-    anchor_weight: float,
+    settings: InvertSettings,
     history: list[dict[str, Any]] | None,
-    record_every: int,
 ) -> torch.Tensor:
     """Optimise ``layer``'s features (the rest of the generator fixed) from G's own at ``z``."""
     with torch.no_grad(), trace(generator, layer, clone=True) as record:
@@ -289,8 +296,9 @@ def _refine(
     floor = float(anchor.min())  # a ReLU layer's features stay >= 0
     scale = anchor.pow(2).mean().clamp(min=1e-8)
     features = anchor.clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([features], lr=lr)
-    for step in range(steps):
+    optimizer = torch.optim.Adam([features], lr=settings.feature_lr)
+    anchor_weight, record_every = settings.anchor_weight, settings.record_every
+    for step in range(settings.feature_steps):
         with _replaced(generator, layer, features):
             losses = loss_of(generator(z))
         drift = anchor_weight * (features - anchor).pow(2).flatten(1).mean(1) / scale

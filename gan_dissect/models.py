@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gan_dissect.dissection import latent_shape, latents
+from gan_dissect.streams import latent_shape, latents
 from training.devices import module_device
 from training.errors import InputError
 

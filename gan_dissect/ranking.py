@@ -26,15 +26,12 @@ import numpy as np
 import torch
 
 from gan_dissect._optimise import step_on
-from gan_dissect.dissection import Segmentation, latent_shape, latents
 from gan_dissect.hooks import trace
 from gan_dissect.intervention import Values, ablate, intervene
-from training.devices import module_device
+from gan_dissect.streams import LEARN_STREAM
+from gan_dissect.subject import Subject
 from training.errors import InputError
 from training.progress import progress
-
-LEARN_STREAM = 3
-"""Latent stream of the samples the unit mask is learned on (effects are measured on 2)."""
 
 LEARN_STEPS = 200
 """Adam steps of the learned unit mask."""
@@ -51,6 +48,26 @@ ABLATION_RANKING_SAMPLES = 32
 
 OTHERS_REDUCTIONS = ("mean", "max")
 """How ``keep_others`` sums up the other concepts' changes: their mean, or the largest."""
+
+
+@dataclass(frozen=True)
+class LearnSettings:
+    """How :func:`learn_unit_mask` learns its mask; the defaults are the commands' and configs'.
+
+    ``steps`` Adam steps at learning rate ``lr``, each on ``batch_size`` fresh latents;
+    ``l2`` the penalty on the mask; ``keep_others`` the weight of the other concepts' change
+    (their mean, or with ``others_reduce="max"`` the largest); ``budget`` the most the mask may
+    sum to (None: only the penalty); the loss is recorded every ``record_every`` steps.
+    """
+
+    steps: int = LEARN_STEPS
+    batch_size: int = LEARN_BATCH
+    lr: float = LEARN_LR
+    l2: float = LEARN_L2
+    keep_others: float = 0.0
+    others_reduce: str = "mean"
+    budget: float | None = None
+    record_every: int = 10
 
 
 def concept_probability(
@@ -110,29 +127,18 @@ class LearnedMask:
 
 
 def learn_unit_mask(
-    generator: torch.nn.Module,
-    segmenter: Callable[[torch.Tensor], torch.Tensor],
+    subject: Subject,
     layer: str,
     concept: str,
     *,
     off: Values = 0.0,
     init: Sequence[float] | np.ndarray | None = None,
-    steps: int = LEARN_STEPS,
-    batch_size: int = LEARN_BATCH,
-    lr: float = LEARN_LR,
-    l2: float = LEARN_L2,
-    keep_others: float = 0.0,
-    others_reduce: str = "mean",
-    budget: float | None = None,
-    seed: int = 0,
-    stream: int = LEARN_STREAM,
-    z_shape: Sequence[int] | None = None,
-    concepts: Sequence[str] | None = None,
-    record_every: int = 10,
+    settings: LearnSettings | None = None,
 ) -> LearnedMask:
     """Learn which units of ``layer`` to ablate to remove ``concept``; see the module docstring.
 
-    Each step draws ``batch_size`` fresh latents and minimises
+    Each step draws ``settings.batch_size`` fresh latents (stream :data:`LEARN_STREAM` of
+    ``subject.seed``; ``settings`` default to :class:`LearnSettings`) and minimises
 
         remaining + keep_others * others + l2 * sum(a^2)
 
@@ -152,21 +158,24 @@ def learn_unit_mask(
     which is what ablating the top ``budget`` units afterwards uses; without a budget the
     penalty alone spreads the removal over every unit that helps a little.
     """
+    settings = settings or LearnSettings()
+    steps, batch_size, lr, l2 = settings.steps, settings.batch_size, settings.lr, settings.l2
+    keep_others, others_reduce, budget = (
+        settings.keep_others,
+        settings.others_reduce,
+        settings.budget,
+    )
     if steps < 1 or batch_size < 1 or lr <= 0 or l2 < 0:
         raise InputError("steps and batch_size must be positive, lr > 0 and l2 >= 0")
     if others_reduce not in OTHERS_REDUCTIONS:
         raise InputError(f"others_reduce must be 'mean' or 'max', got {others_reduce!r}")
     if budget is not None and not budget > 0:
         raise InputError(f"budget must be a positive number of units, got {budget}")
-    segmentation = Segmentation(segmenter, concepts)
-    if concept not in segmentation.concepts:
-        raise InputError(f"no concept {concept!r}; concepts: {', '.join(segmentation.concepts)}")
-    c = segmentation.concepts.index(concept)
-    keep = [i for i in range(len(segmentation.concepts)) if i != c]
-    shape = latent_shape(generator, z_shape)
-    device = module_device(generator)
+    generator, segmenter, device = subject.generator, subject.segmenter, subject.device
+    c = subject.concept_index(concept)
+    keep = [i for i in range(len(subject.concepts)) if i != c]
     with torch.no_grad(), trace(generator, layer, stop=True) as record:
-        generator(latents(seed, [0], shape, stream=stream).to(device))
+        generator(subject.latents([0], LEARN_STREAM))
     assert record.output is not None
     num_units = int(record.output.shape[1])
     start = np.zeros(num_units) if init is None else np.asarray(init, np.float64)
@@ -177,8 +186,7 @@ def learn_unit_mask(
     optimizer = torch.optim.Adam([strength], lr=lr)
     history: list[dict[str, float]] = []
     for step in progress(range(steps), desc="learn unit mask", total=steps):
-        index = range(step * batch_size, (step + 1) * batch_size)
-        z = latents(seed, index, shape, stream=stream).to(device)
+        z = subject.latents(range(step * batch_size, (step + 1) * batch_size), LEARN_STREAM)
         with torch.no_grad():
             reference = _probabilities(segmenter, generator(z))
         with intervene(generator, layer, strength, off):
@@ -193,7 +201,7 @@ def learn_unit_mask(
         step_on(optimizer, loss, strength)
         with torch.no_grad():
             strength.copy_(capped_simplex(strength, budget))
-        if step % record_every == 0 or step == steps - 1:
+        if step % settings.record_every == 0 or step == steps - 1:
             history.append(
                 {
                     "step": step,
@@ -215,8 +223,8 @@ def learn_unit_mask(
             "keep_others": keep_others,
             "others_reduce": others_reduce,
             "budget": budget,
-            "seed": seed,
-            "stream": stream,
+            "seed": subject.seed,
+            "stream": LEARN_STREAM,
             "init": "zeros" if init is None else "given",
         },
     )
@@ -230,17 +238,13 @@ def gives_scores(segmenter: Callable[[torch.Tensor], torch.Tensor], images: torc
 
 
 def rank_units_by_ablation(
-    generator: torch.nn.Module,
-    segmenter: Callable[[torch.Tensor], torch.Tensor],
+    subject: Subject,
     layer: str,
     concept: str,
     *,
     off: Values = 0.0,
     num_samples: int = ABLATION_RANKING_SAMPLES,
     batch_size: int = LEARN_BATCH,
-    seed: int = 0,
-    z_shape: Sequence[int] | None = None,
-    concepts: Sequence[str] | None = None,
 ) -> LearnedMask:
     """Rank ``layer``'s units by the share of ``concept``'s pixels that switching each one off
     alone (to ``off``) removes, on ``num_samples`` latents of the learned ranking's stream.
@@ -251,23 +255,18 @@ def rank_units_by_ablation(
     """
     if num_samples < 1 or batch_size < 1:
         raise InputError("num_samples and batch_size must be positive")
-    segmentation = Segmentation(segmenter, concepts)
-    if concept not in segmentation.concepts:
-        raise InputError(f"no concept {concept!r}; concepts: {', '.join(segmentation.concepts)}")
-    c = segmentation.concepts.index(concept)
-    shape = latent_shape(generator, z_shape)
-    device = module_device(generator)
+    generator, segmentation = subject.generator, subject.segmentation
+    c = subject.concept_index(concept)
     with torch.no_grad(), trace(generator, layer, stop=True) as record:
-        generator(latents(seed, [0], shape, stream=LEARN_STREAM).to(device))
+        generator(subject.latents([0], LEARN_STREAM))
     assert record.output is not None
     num_units = int(record.output.shape[1])
     before = 0
     after = np.zeros(num_units, np.int64)
-    batches = range(0, num_samples, batch_size)
+    batches = subject.batches(num_samples, LEARN_STREAM, size=batch_size)
+    total = subject.count_batches(num_samples, size=batch_size)
     with torch.no_grad():
-        for start in progress(batches, desc="rank units by ablation", total=len(batches)):
-            index = range(start, min(start + batch_size, num_samples))
-            z = latents(seed, index, shape, stream=LEARN_STREAM).to(device)
+        for _, z in progress(batches, desc="rank units by ablation", total=total):
             before += int((segmentation(generator(z)) == c).sum())
             for unit in range(num_units):
                 with ablate(generator, layer, [unit], off=off):
@@ -282,7 +281,7 @@ def rank_units_by_ablation(
             "method": "single-unit ablation",
             "num_samples": num_samples,
             "batch_size": batch_size,
-            "seed": seed,
+            "seed": subject.seed,
             "stream": LEARN_STREAM,
         },
     )

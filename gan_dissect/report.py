@@ -16,44 +16,58 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_dissect.dissection import DissectionResult, Segmentation, save_dissection
+from gan_dissect.dissection import DissectionResult, save_dissection
 from gan_dissect.hooks import trace
 from gan_dissect.stats import Upsampler
+from gan_dissect.subject import Segmentation, Subject
+from training import pages
 from training.devices import module_device
 from training.images import make_grid, overlay_mask, save_figure, to_uint8_images
-from training.pages import write_page
-from training.runs import atomic_write_bytes
+from training.runs import RunFolder, atomic_write_bytes
 
 OUTLINE = (255, 40, 40)
 MASK_ON = (235, 235, 235)
 MASK_OFF = (45, 45, 55)
 
 
-def write_report(
-    folder: str | Path,
-    results: dict[str, DissectionResult],
-    generator: torch.nn.Module,
-    segmentation: Segmentation,
-    *,
-    report_units: int = 64,
-    batch_size: int = 32,
-    title: str = "GAN dissection",
-    subtitle: str = "",
-    command: str = "",
-    home: str = "",
-    extra: dict[str, Any] | None = None,
-) -> Path:
-    """Write ``dissection.json``, unit strips, bar charts and ``index.html`` into ``folder``.
+def unit_pictures(
+    results: dict[str, DissectionResult], subject: Subject, report_units: int = 64
+) -> dict[str, dict[int, np.ndarray]]:
+    """By layer and unit, the picture strip of ``report_units`` units per layer (those of
+    highest IoU): the unit's top samples, regenerated with ``subject``'s generator, with its
+    thresholded activation outlined (top row) over the samples and over their concept masks."""
+    return {
+        name: _unit_strips(
+            result,
+            _units_to_show(result, report_units),
+            subject.generator,
+            subject.segmentation,
+            subject.batch_size,
+        )
+        for name, result in results.items()
+    }
 
-    ``report_units`` units per layer (those of highest IoU) get picture strips; every unit gets
-    a table row. Returns the page's path.
+
+def write_report(
+    run: RunFolder,
+    results: dict[str, DissectionResult],
+    pictures: dict[str, dict[int, np.ndarray]],
+    *,
+    title: str = "GAN dissection",
+    summary: str = "",
+    subtitle: str = "",
+) -> Path:
+    """Write ``dissection.json``, the unit strips of :func:`unit_pictures`, bar charts and
+    ``index.html`` into ``run``; every unit gets a table row. Nothing here runs a model.
+
+    ``title`` and the one-line ``summary`` are what the runs index shows; the thumbnail is the
+    strip of the unit of highest IoU. Returns the page's path.
     """
-    folder = Path(folder)
+    folder = run.root
     save_dissection(folder / "dissection.json", results)
     layers = []
     for name, result in results.items():
-        chosen = _units_to_show(result, report_units)
-        strips = _unit_strips(result, chosen, generator, segmentation, batch_size)
+        strips = pictures.get(name, {})
         images = {}
         for unit, strip in strips.items():
             relative = Path("units") / safe_name(name) / f"unit{unit:04d}.png"
@@ -65,17 +79,25 @@ def write_report(
         # shown at twice their size: 64 px samples are too small to judge at 1:1
         context["strip_width"] = 2 * next(iter(strips.values())).shape[1] if strips else 0
         layers.append(context)
-    return write_page(
-        folder / "index.html",
+    return pages.write_report(
+        run,
         "dissection.html",
-        packages=("gan_dissect",),
         title=title,
+        summary=summary,
+        preview=_preview(folder, results),
+        packages=("gan_dissect",),
         subtitle=subtitle,
-        command=command,
-        home=home,
         layers=layers,
-        extra=extra or {},
+        extra={},
     )
+
+
+def _preview(folder: Path, results: dict[str, DissectionResult]) -> str | None:
+    """The picture strip of the unit with the highest IoU of any layer (the index thumbnail)."""
+    best = max(results.values(), key=lambda result: float(result.best_iou().max()))
+    unit = int(best.best_iou().argmax())
+    strip = f"units/{safe_name(best.layer)}/unit{unit:04d}.png"
+    return strip if (folder / strip).is_file() else None
 
 
 def _units_to_show(result: DissectionResult, count: int) -> list[int]:

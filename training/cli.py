@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +183,15 @@ def _run_in_folder(module: ModuleType, args: argparse.Namespace) -> int:
 
     seed_everything(args.seed)
     config = {k: v for k, v in vars(args).items() if k not in ("config", "overwrite")}
+    if int(os.environ.get("RANK", "0")) != 0:
+        # a process that a launcher (torchrun, SLURM) started beside rank 0 does its share of
+        # the work; only rank 0 writes --out, so this one's folder is scratch, then dropped
+        with (
+            tempfile.TemporaryDirectory(prefix="seethrough-rank-") as scratch,
+            RunFolder(Path(scratch) / "run", config=config, seed=args.seed) as run,
+        ):
+            module.run(args, run)
+        return 0
     with RunFolder(args.out, config=config, seed=args.seed, overwrite=args.overwrite) as run:
         module.run(args, run)
     page = Path(args.out) / "index.html"

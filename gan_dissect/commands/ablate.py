@@ -13,25 +13,15 @@ and their difference) and index.html.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from gan_dissect.commands import _report as report
-from gan_dissect.commands._units import (
-    EFFECT_FILE,
-    UnitChoice,
-    add_unit_arguments,
-    choose_units,
-    load_models,
-    parse_box,
-    split,
-)
-from gan_dissect.commands.dissect import add_model_arguments
-from gan_dissect.dissection import latents
+from gan_dissect.commands._units import add_unit_arguments, parse_box, split, unit_spec
+from gan_dissect.commands.dissect import add_model_arguments, subject_from_flags
 from gan_dissect.effects import (
-    EFFECT_STREAM,
     EffectCurve,
     InterventionEffect,
     effect_curve,
@@ -39,9 +29,12 @@ from gan_dissect.effects import (
     random_orders,
 )
 from gan_dissect.intervention import ablate, insert
-from training.devices import module_device, resolve_device
+from gan_dissect.streams import EFFECT_STREAM
+from gan_dissect.subject import Subject
+from gan_dissect.units import EFFECT_FILE, UnitChoice, choose_units
+from training import pages as report
 from training.errors import ConfigError
-from training.runs import RunFolder, display_command
+from training.runs import RunFolder
 
 DEFAULT_INSERT_REGION = "0,0.5,0.5,1"
 """The lower left quarter of the image, as shares of its width and height (x0, y0, x1, y1)."""
@@ -81,43 +74,19 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     for name in ("num_samples", "batch_size", "region_samples", "curve_samples", "show"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
-    device = resolve_device(args.device)
-    checked, segmenter, segmentation = load_models(args, device)
-    generator, z_shape = checked.generator, checked.z_shape
-    region = parse_box(args.insert_region, checked.image_size)
-    choice = choose_units(args, generator, segmenter, segmentation, z_shape)
-    common = {
-        "num_samples": args.num_samples,
-        "batch_size": args.batch_size,
-        "seed": args.seed,
-        "z_shape": z_shape,
-        "concepts": segmentation.concepts,
-    }
-    effect, _ = measure_effect(
-        generator,
-        segmenter,
-        choice.layer,
-        choice.units,
-        choice.concept,
-        off=choice.off,
-        on=choice.on,
-        **common,
-    )
+    subject = subject_from_flags(args)
+    region = parse_box(args.insert_region, subject.image_size)
+    choice = choose_units(subject, unit_spec(args))
+    effect, _ = measure_effect(subject, choice.edit(), choice.concept, num_samples=args.num_samples)
     in_region = None
     if region is not None:
         in_region, _ = measure_effect(
-            generator,
-            segmenter,
-            choice.layer,
-            choice.units,
+            subject,
+            choice.edit(region=region, region_name=args.insert_region),
             choice.concept,
-            off=choice.off,
-            on=choice.on,
-            region=region,
-            description=args.insert_region,
-            **{**common, "num_samples": args.region_samples},
+            num_samples=args.region_samples,
         )
-    curve = _curve(args, generator, segmenter, choice, z_shape, segmentation.concepts)
+    curve = _curve(args, subject, choice)
     record: dict[str, Any] = {
         "choice": {
             "layer": choice.layer,
@@ -137,12 +106,21 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     run_folder.write_json(EFFECT_FILE, record)
     page = report.Page(run_folder.root)
     _headline(page, effect, in_region, curve, choice)
-    _sections(page, args, generator, choice, effect, in_region, curve, region, z_shape)
-    title = f"Ablation of {choice.concept} units"
+    shown = _show(subject, choice, effect, in_region, region, args.show)
+    _sections(page, args, choice, effect, in_region, curve, region, shown)
     page.write(
-        title=title,
+        run_folder,
+        "intervention.html",
+        packages=("gan_dissect",),
+        title=f"Ablation of {choice.concept} units",
+        summary=(
+            f"{choice.layer} units {choice.units}: {report.percent(effect.removed_share())} of "
+            f"{choice.concept} pixels removed over {args.num_samples} samples; largest other "
+            f"change {effect.largest_other_change()[0]} "
+            f"{report.percent(effect.largest_other_change()[1])}"
+        ),
+        preview="with_and_without.png",
         subtitle=f"{choice.describe()}; {args.num_samples} samples",
-        command=display_command(run_folder.command),
         intro=(
             f"Switching {len(choice.units)} units of {choice.layer} off (to "
             f"{_describe(choice.values_for_record()['off'])}) on {args.num_samples} generated "
@@ -150,14 +128,6 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
             "concept counted by the segmenter. The same samples with the units on and off "
             "are at the end of the page."
         ),
-        home="../index.html",
-    )
-    run_folder.describe(
-        title,
-        f"{choice.layer} units {choice.units}: {report.percent(effect.removed_share())} of "
-        f"{choice.concept} pixels removed over {args.num_samples} samples; largest other change "
-        f"{effect.largest_other_change()[0]} {report.percent(effect.largest_other_change()[1])}",
-        preview="with_and_without.png",
     )
 
 
@@ -185,14 +155,7 @@ def _iou_of_units(choice: UnitChoice) -> list[dict[str, Any]] | None:
     ]
 
 
-def _curve(
-    args: argparse.Namespace,
-    generator: torch.nn.Module,
-    segmenter: Any,
-    choice: UnitChoice,
-    z_shape: tuple[int, ...],
-    concepts: list[str],
-) -> EffectCurve | None:
+def _curve(args: argparse.Namespace, subject: Subject, choice: UnitChoice) -> EffectCurve | None:
     try:
         counts = sorted({int(k) for k in split(str(args.curve_counts)) or []})
     except ValueError as err:
@@ -210,18 +173,13 @@ def _curve(
         orders[_ranking_name(choice)] = choice.learned.order()
     orders.update(random_orders(units, args.random_repeats, args.seed))
     return effect_curve(
-        generator,
-        segmenter,
+        subject,
         choice.layer,
         choice.concept,
         orders,
         counts,
         off=choice.off,
         num_samples=args.curve_samples,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        z_shape=z_shape,
-        concepts=concepts,
     )
 
 
@@ -300,16 +258,56 @@ def _headline(
         )
 
 
+@dataclass
+class _Shown:
+    """The samples the page shows, generated before the page is built: the ``samples`` with
+    the most concept pixels ``before`` and ``after`` ablation, and the ``inserted_samples``
+    where insertion in the region added the most, ``unedited`` and ``inserted``."""
+
+    samples: list[int]
+    before: torch.Tensor
+    after: torch.Tensor
+    inserted_samples: list[int]
+    unedited: torch.Tensor | None
+    inserted: torch.Tensor | None
+
+
+def _show(
+    subject: Subject,
+    choice: UnitChoice,
+    effect: InterventionEffect,
+    in_region: InterventionEffect | None,
+    region: torch.Tensor | None,
+    count: int,
+) -> _Shown:
+    """Generate the samples the page shows (the measured latents, edited as measured)."""
+    generator = subject.generator
+    chosen, unedited, inserted = [], None, None
+    if region is not None and in_region is not None:
+        chosen = _insertion_samples(in_region, count)
+        z = subject.latents(chosen, EFFECT_STREAM)
+        with torch.inference_mode():
+            unedited = generator(z).cpu()
+            with insert(generator, choice.layer, choice.units, choice.on, region=region):
+                inserted = generator(z).cpu()
+    samples = _shown_samples(effect, count)
+    z = subject.latents(samples, EFFECT_STREAM)
+    with torch.inference_mode():
+        before = generator(z).cpu()
+        with ablate(generator, choice.layer, choice.units, off=choice.off):
+            after = generator(z).cpu()
+    return _Shown(samples, before, after, chosen, unedited, inserted)
+
+
 def _sections(
     page: report.Page,
     args: argparse.Namespace,
-    generator: torch.nn.Module,
     choice: UnitChoice,
     effect: InterventionEffect,
     in_region: InterventionEffect | None,
     curve: EffectCurve | None,
     region: torch.Tensor | None,
-    z_shape: tuple[int, ...],
+    shown: _Shown,
 ) -> None:
     folder = page.folder
     concepts = effect.concepts
@@ -387,14 +385,10 @@ def _sections(
             )
         )
         blocks.append(report.figure(chart, width=620))
-    device = module_device(generator)
     if region is not None and in_region is not None:
-        chosen = _insertion_samples(in_region, args.show)
-        z = latents(args.seed, chosen, z_shape, stream=EFFECT_STREAM).to(device)
-        with torch.inference_mode():
-            unedited = generator(z).cpu()
-            with insert(generator, choice.layer, choice.units, choice.on, region=region):
-                inserted = generator(z).cpu()
+        assert shown.unedited is not None
+        assert shown.inserted is not None
+        chosen, unedited, inserted = shown.inserted_samples, shown.unedited, shown.inserted
         blocks = page.section(f"Inserting the units inside {args.insert_region}", "insertion")
         ace = in_region.ace() or {"ace": float("nan")}
         blocks.append(
@@ -416,18 +410,14 @@ def _sections(
         ):
             src, width = report.save_row(folder, name, pictures, nrow=len(chosen))
             blocks.append(report.figure(src, label=label, width=width))
-    shown = _shown_samples(effect, args.show)
-    z = latents(args.seed, shown, z_shape, stream=EFFECT_STREAM).to(device)
-    with torch.inference_mode():
-        before = generator(z).cpu()
-        with ablate(generator, choice.layer, choice.units, off=choice.off):
-            after = generator(z).cpu()
+    before: Any = shown.before  # torch images beside the uint8 difference pictures below
+    after: Any = shown.after
     blocks = page.section(
         f"The same samples with and without the {choice.concept} units", "streets"
     )
     blocks.append(
         report.text(
-            f"The {len(shown)} of the {effect.num_samples} measured samples with the most "
+            f"The {len(shown.samples)} of the {effect.num_samples} measured samples with the most "
             f"{choice.concept} pixels: as generated (top), with the {len(choice.units)} units "
             "ablated (middle), and what changed (bottom: |after - before|, amplified twice; black "
             "is unchanged)."
@@ -438,10 +428,10 @@ def _sections(
         ("after.png", f"after: {len(choice.units)} units of {choice.layer} off", after),
         ("difference.png", "difference", report.difference_pictures(before, after)),
     ):
-        src, width = report.save_row(folder, name, pictures, nrow=len(shown))
+        src, width = report.save_row(folder, name, pictures, nrow=len(shown.samples))
         blocks.append(report.figure(src, label=label, width=width))
     # The runs index's thumbnail: four streets above, the same streets without lamps below.
-    count = min(4, len(shown))
+    count = min(4, len(shown.samples))
     report.save_row(
         folder, "with_and_without.png", torch.cat([before[:count], after[:count]]), nrow=count
     )

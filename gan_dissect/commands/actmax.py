@@ -14,13 +14,13 @@ actmax.json, the pictures side by side and index.html.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from gan_dissect.actmax import (
-    ACTMAX_STREAM,
     ActmaxResult,
     Objective,
     concept_objective,
@@ -29,19 +29,16 @@ from gan_dissect.actmax import (
     maximise_pixels,
     unit_objective,
 )
-from gan_dissect.commands import _report as report
-from gan_dissect.commands._units import (
-    UnitChoice,
-    add_unit_arguments,
-    choose_units,
-    load_models,
-)
-from gan_dissect.commands.dissect import add_model_arguments
-from gan_dissect.dissection import Segmentation, latents
+from gan_dissect.commands._units import add_unit_arguments, unit_spec
+from gan_dissect.commands.dissect import add_model_arguments, subject_from_flags
 from gan_dissect.intervention import ablate
-from training.devices import module_device, resolve_device
+from gan_dissect.streams import ACTMAX_STREAM, TYPICAL_STREAM
+from gan_dissect.subject import Segmentation, Subject
+from gan_dissect.units import UnitChoice, choose_units
+from training import pages as report
+from training.devices import resolve_device
 from training.errors import ConfigError
-from training.runs import RunFolder, display_command
+from training.runs import RunFolder
 
 REAL_SCENES = 512
 """Held-out real scenes against which the realism of every result is measured."""
@@ -97,24 +94,21 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     if args.pixel_steps < 0:
         raise ConfigError("--pixel-steps must be >= 0")
     device = resolve_device(args.device)
-    checked, segmenter, segmentation = load_models(args, device)
-    generator, z_shape = checked.generator, checked.z_shape
+    subject = subject_from_flags(args, device=device)
+    generator, segmentation = subject.generator, subject.segmentation
     choice = None
     if args.objective == "auto":
-        choice = choose_units(args, generator, segmenter, segmentation, z_shape)
-        objective = auto_objective(choice, generator, segmenter, segmentation, z_shape)
+        choice = choose_units(subject, unit_spec(args))
+        objective = auto_objective(choice, subject)
     else:
-        objective = parse_objective(args.objective, segmenter, segmentation, device)
+        objective = parse_objective(args.objective, subject.segmenter, segmentation, device)
     options = {
         "steps": args.steps,
         "lr": args.lr,
         "constraint": args.constraint,
         "l2_weight": args.l2_weight,
-        "z_shape": z_shape,
     }
-    constrained = maximise_latent(
-        generator, objective, restarts=args.restarts, seed=args.seed, **options
-    )
+    constrained = maximise_latent(subject, objective, restarts=args.restarts, **options)
     image_shape = tuple(constrained.images.shape[1:])
     pixels = None
     if args.pixel_steps and not objective.layers:
@@ -131,17 +125,21 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     typical_after = None
     if args.under_ablation == "yes":
         if choice is None:
-            choice = choose_units(args, generator, segmenter, segmentation, z_shape)
-        starts = latents(args.seed, range(args.restarts), z_shape, stream=ACTMAX_STREAM)
+            choice = choose_units(subject, unit_spec(args))
+        starts = subject.latents(range(args.restarts), ACTMAX_STREAM).cpu()
         with ablate(generator, choice.layer, choice.units, off=choice.off):
+            # the starts are given, so no seed enters: recorded as 0, as actmax.json always had
             under = maximise_latent(
-                generator, objective, start=torch.cat([starts, constrained.inputs]), **options
+                subject.replace(seed=0),
+                objective,
+                start=torch.cat([starts, constrained.inputs]),
+                **options,
             )
-            typical_after = _typical(generator, objective, args, z_shape)
-    typical = _typical(generator, objective, args, z_shape)
+            typical_after = _typical(subject, objective, args)
+    typical = _typical(subject, objective, args)
     realism = _realism(
         {
-            "typical samples": _samples(generator, args, z_shape),
+            "typical samples": _samples(subject, args),
             "constrained": constrained.images,
             **({"pixel space": pixels.images} if pixels is not None else {}),
             **({"under ablation": under.images} if under is not None else {}),
@@ -172,46 +170,46 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         },
     }
     run_folder.write_json("actmax.json", record)
-    _write_page(
-        run_folder,
-        args,
-        objective,
-        constrained,
-        pixels,
-        under,
-        choice,
-        typical,
-        typical_after,
-        realism,
-    )
-    summary = f"best {objective.name} {constrained.scores.max():.4g} in the generator"
-    if under is not None:
-        summary += (
-            f", {under.scores.max():.4g} with {len(choice.units) if choice else 0} "
-            f"units off ({report.percent(_fall(constrained, under))} lower)"
-        )
-    if pixels is not None:
-        summary += f"; {pixels.scores.max():.4g} in pixel space"
-    run_folder.describe(
-        f"Activation maximisation: {objective.name}", summary, preview="constrained.png"
-    )
+    found = _Found(objective, constrained, pixels, under, choice, typical, typical_after, realism)
+    _write_page(run_folder, args, found)
 
 
-def auto_objective(
-    choice: UnitChoice,
-    generator: torch.nn.Module,
-    segmenter: Any,
-    segmentation: Segmentation,
-    z_shape: tuple[int, ...],
-) -> Objective:
+@dataclass
+class _Found:
+    """What the command computed, handed whole to the page."""
+
+    objective: Objective
+    constrained: ActmaxResult
+    pixels: ActmaxResult | None
+    under: ActmaxResult | None
+    choice: UnitChoice | None
+    typical: dict[str, float]
+    typical_after: dict[str, float] | None
+    realism: dict[str, Any]
+
+    def summary(self) -> str:
+        """One line for the runs index."""
+        summary = f"best {self.objective.name} {self.constrained.scores.max():.4g} in the generator"
+        if self.under is not None:
+            summary += (
+                f", {self.under.scores.max():.4g} with "
+                f"{len(self.choice.units) if self.choice else 0} units off "
+                f"({report.percent(_fall(self.constrained, self.under))} lower)"
+            )
+        if self.pixels is not None:
+            summary += f"; {self.pixels.scores.max():.4g} in pixel space"
+        return summary
+
+
+def auto_objective(choice: UnitChoice, subject: Subject) -> Objective:
     """The chosen concept's soft area when the segmenter returns scores, else the mean
     activation of the first chosen unit (labels give no gradient to follow)."""
     from gan_dissect.ranking import gives_scores
 
     with torch.no_grad():
-        probe = generator(latents(0, [0, 1], z_shape).to(module_device(generator)))
-    if gives_scores(segmenter, probe):
-        return concept_objective(segmenter, choice.concept, segmentation.concepts)
+        probe = subject.generator(subject.replace(seed=0).latents([0, 1]))
+    if gives_scores(subject.segmenter, probe):
+        return concept_objective(subject.segmenter, choice.concept, subject.concepts)
     return unit_objective(choice.layer, choice.units[0])
 
 
@@ -245,32 +243,25 @@ def _classifier(spec: str, device: torch.device) -> Any:
         from training.pretrained import load_pretrained
 
         return load_pretrained(spec, device=device)
-    from gan_dissect.commands.dissect import load_segmenter
+    from gan_dissect.loading import load_segmenter
 
     return load_segmenter(spec, device)  # any callable model, loaded the same way
 
 
-def _samples(generator: torch.nn.Module, args: argparse.Namespace, z_shape: tuple[int, ...]):
-    z = latents(args.seed, range(args.restarts), z_shape, stream=ACTMAX_STREAM + 10)
+def _samples(subject: Subject, args: argparse.Namespace) -> torch.Tensor:
+    z = subject.latents(range(args.restarts), TYPICAL_STREAM)
     with torch.inference_mode():
-        return generator(z.to(module_device(generator))).cpu()
+        return subject.generator(z).cpu()
 
 
-def _typical(
-    generator: torch.nn.Module,
-    objective: Objective,
-    args: argparse.Namespace,
-    z_shape: tuple[int, ...],
-) -> dict[str, float]:
+def _typical(subject: Subject, objective: Objective, args: argparse.Namespace) -> dict[str, float]:
     """The objective's mean and 99th percentile over random samples: what typical images reach."""
     from gan_dissect.hooks import trace_many
 
-    device = module_device(generator)
+    generator = subject.generator
     values = []
     with torch.no_grad():
-        for start in range(0, args.typical_samples, args.batch_size):
-            index = range(start, min(start + args.batch_size, args.typical_samples))
-            z = latents(args.seed, index, z_shape, stream=ACTMAX_STREAM + 10).to(device)
+        for _, z in subject.batches(args.typical_samples, TYPICAL_STREAM):
             with trace_many(generator, objective.layers) as traces:
                 images = generator(z)
             activations = {name: traces[name].output for name in objective.layers}
@@ -318,18 +309,19 @@ def _realism(
     return record
 
 
-def _write_page(
-    run_folder: RunFolder,
-    args: argparse.Namespace,
-    objective: Objective,
-    constrained: ActmaxResult,
-    pixels: ActmaxResult | None,
-    under: ActmaxResult | None,
-    choice: UnitChoice | None,
-    typical: dict[str, float],
-    typical_after: dict[str, float] | None,
-    realism: dict[str, Any],
-) -> None:
+def _write_page(run_folder: RunFolder, args: argparse.Namespace, found: _Found) -> None:
+    objective, constrained, pixels, under = (
+        found.objective,
+        found.constrained,
+        found.pixels,
+        found.under,
+    )
+    choice, typical, typical_after, realism = (
+        found.choice,
+        found.typical,
+        found.typical_after,
+        found.realism,
+    )
     folder = run_folder.root
     page = report.Page(folder)
     page.add_headline(
@@ -430,15 +422,18 @@ def _write_page(
         )
     )
     page.write(
+        run_folder,
+        "intervention.html",
+        packages=("gan_dissect",),
         title=f"Activation maximisation: {objective.name}",
+        summary=found.summary(),
+        preview="constrained.png",
         subtitle=f"{args.restarts} restarts, {args.steps} steps, z on the {args.constraint}"
         if args.constraint == "sphere"
         else f"{args.restarts} restarts, L2 weight {args.l2_weight}",
-        command=display_command(run_folder.command),
         intro=(
             "Generator-constrained activation maximisation (DGN-AM): the image that maximises "
             f"{objective.name} among the images the generator can draw, compared with free "
             "pixels and with the concept's units switched off."
         ),
-        home="../index.html",
     )

@@ -18,21 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_dissect.commands import _report as report
-from gan_dissect.commands._units import (
-    UnitChoice,
-    add_unit_arguments,
-    choose_units,
-    load_models,
-)
-from gan_dissect.commands.dissect import add_model_arguments
-from gan_dissect.dissection import Segmentation
+from gan_dissect.commands._units import add_unit_arguments, unit_spec
+from gan_dissect.commands.dissect import add_model_arguments, subject_from_flags
 from gan_dissect.hooks import find_layer
 from gan_dissect.intervention import ablate
-from gan_dissect.inversion import FeatureLoss, Inversion, invert, paste, psnr
+from gan_dissect.inversion import FeatureLoss, Inversion, InvertSettings, invert, paste, psnr
+from gan_dissect.subject import Segmentation
+from gan_dissect.units import UnitChoice, choose_units
+from training import pages as report
 from training.devices import module_device, resolve_device
 from training.errors import CheckpointError, ConfigError
-from training.runs import RunFolder, display_command
+from training.runs import RunFolder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,8 +89,10 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     if args.num_images < 1 or args.batch_size < 1:
         raise ConfigError("--num-images and --batch-size must be at least 1")
     device = resolve_device(args.device)
-    checked, segmenter, segmentation = load_models(args, device)
-    generator, z_shape = checked.generator, checked.z_shape
+    subject = subject_from_flags(args, device=device)
+    generator, z_shape = subject.generator, subject.z_shape
+    segmenter: Any = subject.segmenter
+    segmentation = subject.segmentation
     index, real, exact = _real_scenes(args, generator, z_shape)
     shipped = args.generator == "shipped"
     encoder_spec = ("shipped" if shipped else "none") if args.encoder == "auto" else args.encoder
@@ -104,30 +102,25 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         feature_loss = FeatureLoss(
             segmenter, [s.strip() for s in str(args.feature_loss).split(",")]
         )
-    choice = choose_units(args, generator, segmenter, segmentation, z_shape)
+    choice = choose_units(subject, unit_spec(args))
     refine_spec = str(args.refine_layer)
     if refine_spec == "auto":
         refine_spec = _layer_before(generator, choice.layer, z_shape)
     refine = None if refine_spec.lower() == "none" else refine_spec
     args.encoder, args.refine_layer = encoder_spec, refine_spec  # shown as resolved
     _check_order(generator, refine, choice.layer)
-    inversion = invert(
-        generator,
-        real,
-        encoder=encoder,
-        layer=refine,
+    settings = InvertSettings(
         z_steps=args.z_steps,
         feature_steps=args.feature_steps,
         lr=args.lr,
         feature_lr=args.feature_lr,
-        feature_loss=feature_loss,
         feature_weight=args.feature_weight,
         latent_weight=args.latent_weight,
         anchor_weight=args.anchor_weight,
         candidates=args.candidates,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        z_shape=z_shape,
+    )
+    inversion = invert(
+        subject, real, encoder=encoder, layer=refine, feature_loss=feature_loss, settings=settings
     )
     edited = _edit(generator, inversion, choice, args.batch_size)
     pasted = paste(real, inversion.reconstructions, edited, args.paste)
@@ -154,14 +147,6 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
     }
     run_folder.write_json("invert.json", record)
     _write_page(run_folder, args, real, inversion, edited, pasted, choice, measures)
-    lamp = measures["concept_pixels"]
-    run_folder.describe(
-        f"Inversion and {choice.concept} removal on real scenes",
-        f"{args.num_images} held-out scenes: reconstruction L1 {measures['pixel_l1']:.3f}, "
-        f"PSNR {measures['psnr_db']:.1f} dB; {choice.concept} pixels on the real images "
-        f"{lamp['real']} -> {lamp['edited_real']} ({report.percent(lamp['fall'])} fewer)",
-        preview="edited_real.png",
-    )
 
 
 def _held_out(args: argparse.Namespace, size: int, pool: int) -> Any:
@@ -187,7 +172,7 @@ def _choose(args: argparse.Namespace, size: int) -> tuple[np.ndarray, Any]:
 
 
 def _image_size(generator: torch.nn.Module, z_shape: tuple[int, ...]) -> int:
-    from gan_dissect.dissection import latents
+    from gan_dissect.streams import latents
 
     with torch.no_grad():
         image = generator(latents(0, [0], z_shape).to(module_device(generator)))
@@ -221,15 +206,15 @@ def _encoder(spec: str, generator: torch.nn.Module, device: torch.device) -> Any
                 f"{trained_for or 'unknown'}); pass --encoder none or retrain it"
             )
         return load_pretrained("encoder", device=device)
-    from gan_dissect.commands.dissect import load_segmenter
+    from gan_dissect.loading import load_segmenter
 
     return load_segmenter(spec, device)  # any callable model, loaded the same way
 
 
 def _layer_before(generator: torch.nn.Module, edit: str, z_shape: tuple[int, ...]) -> str:
     """The top-level module just before ``edit`` when it outputs feature maps, else 'none'."""
-    from gan_dissect.dissection import latents
     from gan_dissect.hooks import trace
+    from gan_dissect.streams import latents
 
     children = [name for name, _ in generator.named_children()]
     if edit not in children or children.index(edit) == 0:
@@ -401,13 +386,20 @@ def _write_page(
         blocks = page.section("Optimisation", "loss")
         blocks.append(report.figure(chart, width=620))
     page.write(
+        run_folder,
+        "intervention.html",
+        packages=("gan_dissect",),
         title=f"Inversion and {choice.concept} removal on real scenes",
+        summary=(
+            f"{args.num_images} held-out scenes: reconstruction L1 {measures['pixel_l1']:.3f}, "
+            f"PSNR {measures['psnr_db']:.1f} dB; {choice.concept} pixels on the real images "
+            f"{lamp['real']} -> {lamp['edited_real']} ({report.percent(lamp['fall'])} fewer)"
+        ),
+        preview="edited_real.png",
         subtitle=f"{n} held-out scenes; encoder {args.encoder}; refined layer {args.refine_layer}",
-        command=display_command(run_folder.command),
         intro=(
             'Real scenes are inverted into the generator (Bau et al. 2019, "Seeing what a GAN '
             'cannot generate") so that the same unit ablation that removes a concept from '
             "generated scenes edits them too; their exact masks measure the edit on real pixels."
         ),
-        home="../index.html",
     )

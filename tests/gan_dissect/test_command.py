@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from gan_dissect import loading
 from gan_dissect.__main__ import COMMANDS, main
 from gan_dissect.commands import dissect as command
-from gan_dissect.dissection import load_dissection
+from gan_dissect.dissection import checkpoint_files, load_dissection
 from gan_dissect.synthetic import DCGANStandIn, LampScenes
 from training.cli import parse_command_args
 
@@ -61,25 +62,25 @@ def test_shipped_configs_name_only_known_options(tmp_path):
 
 
 def test_auto_layers_are_the_feature_maps_smaller_than_the_image():
-    assert command.choose_layers(LampScenes(), "auto", (16,)) == ["layer1", "layer2"]
-    assert command.choose_layers(DCGANStandIn(), "auto", (128,)) == [
+    assert loading.choose_layers(LampScenes(), "auto", (16,)) == ["layer1", "layer2"]
+    assert loading.choose_layers(DCGANStandIn(), "auto", (128,)) == [
         "layer1",
         "layer2",
         "layer3",
         "layer4",
     ]
-    assert command.choose_layers(LampScenes(), "layer2, layer1", (16,)) == ["layer2", "layer1"]
+    assert loading.choose_layers(LampScenes(), "layer2, layer1", (16,)) == ["layer2", "layer1"]
 
 
 def test_import_paths_name_classes_factories_or_the_model_itself():
     cpu = torch.device("cpu")
-    generator = command.load_generator("gan_dissect.synthetic:LampScenes", cpu)
+    generator = loading.load_generator("gan_dissect.synthetic:LampScenes", cpu)
     assert isinstance(generator, LampScenes)
     assert not generator.training
     # a function of images is the segmenter itself, not a factory to call
-    assert command._takes_no_arguments(LampScenes) is True
-    assert command._takes_no_arguments(lambda images: images) is False
-    assert command._takes_no_arguments(lambda images=None: images) is True
+    assert loading._takes_no_arguments(LampScenes) is True
+    assert loading._takes_no_arguments(lambda images: images) is False
+    assert loading._takes_no_arguments(lambda images=None: images) is True
 
 
 def test_a_finished_dissection_deletes_exactly_its_own_checkpoint(tmp_path):
@@ -93,7 +94,7 @@ def test_a_finished_dissection_deletes_exactly_its_own_checkpoint(tmp_path):
     ]  # fmt: skip
     assert main(argv) == 0
     assert {p.name: p.read_text() for p in tmp_path.iterdir() if p.is_file()} == keep
-    assert command.checkpoint_files(tmp_path / "prog", 2) == [
+    assert checkpoint_files(tmp_path / "prog", 2) == [
         tmp_path / "prog.rank0-of-2",
         tmp_path / "prog.rank1-of-2",
     ]

@@ -9,14 +9,16 @@ import torch
 import torch.nn.functional as F
 
 from gan_dissect.dissection import (
+    Checkpoint,
     DissectionResult,
     dissect,
     dissect_layers,
-    latents,
     load_dissection,
     save_dissection,
 )
 from gan_dissect.hooks import trace_many
+from gan_dissect.streams import latents
+from gan_dissect.subject import Subject
 from gan_dissect.synthetic import (
     DCGANStandIn,
     HueSegmenter,
@@ -36,9 +38,8 @@ def scenes() -> LampScenes:
 
 @pytest.fixture(scope="module")
 def planted(scenes) -> dict[str, DissectionResult]:
-    return dissect_layers(
-        scenes, PaletteSegmenter(), ["layer1", "layer2"], num_samples=300, batch_size=50
-    )
+    subject = Subject.build(scenes, PaletteSegmenter(), layers=["layer1", "layer2"], batch_size=50)
+    return dissect_layers(subject, num_samples=300)
 
 
 def _brute_force(generator, segmenter, layers, n, seed, z_shape):
@@ -67,7 +68,8 @@ def _brute_force(generator, segmenter, layers, n, seed, z_shape):
 def test_streaming_dissection_equals_brute_force(make_generator, layers):
     generator, segmenter = make_generator(), PaletteSegmenter()
     n, seed = 90, 7  # batches of 20 leave a short last batch
-    results = dissect_layers(generator, segmenter, layers, num_samples=n, batch_size=20, seed=seed)
+    subject = Subject.build(generator, segmenter, layers=layers, batch_size=20, seed=seed)
+    results = dissect_layers(subject, num_samples=n)
     maps, labels = _brute_force(generator, segmenter, layers, n, seed, (generator.z_dim,))
     concepts = len(segmenter.concepts)
     for layer in layers:
@@ -129,22 +131,22 @@ def test_untrained_generator_and_shuffled_units_have_no_unit_above_the_floor(sce
     # hue bins split an untrained generator's images into six concepts of ~1/6 of the pixels
     # each; a unit clears 0.04 only if ~2/3 of its top pixels fall in one of them (chance: 1/6)
     untrained = dissect_layers(
-        DCGANStandIn(z_dim=32, width=8, seed=3),
-        HueSegmenter(),
-        ["layer2", "layer4"],
+        Subject.build(
+            DCGANStandIn(z_dim=32, width=8, seed=3),
+            HueSegmenter(),
+            layers=["layer2", "layer4"],
+            batch_size=50,
+        ),
         num_samples=120,
-        batch_size=50,
     )
     for result in untrained.values():
         assert (result.concept_area > 0.05 * result.pixels).all()
         assert result.best_iou().max() <= 0.04, result.best_iou().max()
     segmenter = PaletteSegmenter()
     shuffled = dissect(
-        ShuffledUnits(scenes, "layer2").eval(),
-        segmenter,
+        Subject.build(ShuffledUnits(scenes, "layer2").eval(), segmenter, batch_size=50),
         "shuffled",
         num_samples=300,
-        batch_size=50,
     )
     assert shuffled.best_iou().max() <= 0.04
     lamp = shuffled.concept_index("lamp")
@@ -153,11 +155,9 @@ def test_untrained_generator_and_shuffled_units_have_no_unit_above_the_floor(sce
 
 def test_maxiou_thresholds_come_from_separate_latents_and_raise_iou(scenes, planted):
     result = dissect(
-        scenes,
-        PaletteSegmenter(),
+        Subject.build(scenes, PaletteSegmenter(), batch_size=50),
         "layer2",
         num_samples=300,
-        batch_size=50,
         thresholds="maxiou",
         selection_samples=150,
     )
@@ -199,21 +199,19 @@ def _assert_same(a: DissectionResult, b: DissectionResult) -> None:
 
 
 def test_resume_after_interruptions_equals_an_uninterrupted_run(scenes, tmp_path):
-    options = {"num_samples": 60, "batch_size": 20, "thresholds": "maxiou", "selection_samples": 40}
+    options = {"num_samples": 60, "thresholds": "maxiou", "selection_samples": 40}
     segmenter = PaletteSegmenter()
-    whole = dissect(scenes, segmenter, "layer2", **options)
+    whole = dissect(Subject.build(scenes, segmenter, batch_size=20), "layer2", **options)
     checkpoint = tmp_path / "progress.ckpt"
+    stopper = _StopAfter(scenes, 10**9).eval()
+    stopped = Subject.build(stopper, segmenter, batch_size=20)
     # each attempt runs the probe and two batches, then is interrupted: 10 batches in 4 passes
     interruptions = 0
     while True:
         try:
+            stopper.calls = 4
             resumed = dissect(
-                _StopAfter(scenes, 4).eval(),
-                segmenter,
-                "generator.layer2",
-                checkpoint=checkpoint,
-                checkpoint_interval=0,
-                **options,
+                stopped, "generator.layer2", checkpoint=Checkpoint(checkpoint, 0), **options
             )
             break
         except KeyboardInterrupt:
@@ -224,8 +222,7 @@ def test_resume_after_interruptions_equals_an_uninterrupted_run(scenes, tmp_path
     _assert_same(resumed, whole)
     with pytest.raises(ConfigError, match="other settings"):
         dissect(
-            _StopAfter(scenes, 10**9).eval(),
-            segmenter,
+            Subject.build(_StopAfter(scenes, 10**9).eval(), segmenter, batch_size=20),
             "generator.layer2",
             checkpoint=checkpoint,
             **{**options, "num_samples": 61},
@@ -253,11 +250,12 @@ def test_results_round_trip_through_json(planted, tmp_path):
 
 
 def test_clear_errors_for_models_that_do_not_fit(scenes):
-    with pytest.raises(InputError, match="dissect takes one layer name, got \\['layer1'\\]"):
-        dissect(scenes, PaletteSegmenter(), ["layer1"], num_samples=4)
     segmenter = PaletteSegmenter()
+    subject = Subject.build(scenes, segmenter)
+    with pytest.raises(InputError, match="dissect takes one layer name, got \\['layer1'\\]"):
+        dissect(subject, ["layer1"], num_samples=4)
     with pytest.raises(InputError, match=r"no layer 'layr2'; did you mean layer2"):
-        dissect(scenes, segmenter, "layr2", num_samples=4)
+        dissect(subject, "layr2", num_samples=4)
 
     class HalfSizeSegmenter(torch.nn.Module):  # labels a quarter of the pixels
         concepts = ("sky", "road")
@@ -266,7 +264,7 @@ def test_clear_errors_for_models_that_do_not_fit(scenes):
             return torch.zeros(images.shape[0], 2, 16, 16)
 
     with pytest.raises(InputError, match=r"segmenter returned shape \(2, 2, 16, 16\) for images"):
-        dissect(scenes, HalfSizeSegmenter(), "layer2", num_samples=4)
+        Subject.build(scenes, HalfSizeSegmenter())
 
     class FlatGenerator(torch.nn.Module):
         z_dim = 4
@@ -278,8 +276,8 @@ def test_clear_errors_for_models_that_do_not_fit(scenes):
         def forward(self, z):
             return self.layer(z[:, :, None, None]).flatten(1)
 
-    with pytest.raises(InputError, match=r"generator returned \(2, 48\) for latents of shape"):
-        dissect(FlatGenerator().eval(), segmenter, "layer", num_samples=4)
+    with pytest.raises(InputError, match=r"FlatGenerator returned \(16, 48\) for latents of shape"):
+        Subject.build(FlatGenerator().eval(), segmenter)
 
     class LinearGenerator(torch.nn.Module):
         z_dim = 4
@@ -289,14 +287,14 @@ def test_clear_errors_for_models_that_do_not_fit(scenes):
             self.fc = torch.nn.Linear(4, 3 * 8 * 8)
 
         def forward(self, z):
-            return self.fc(z).view(-1, 3, 8, 8)
+            return torch.tanh(self.fc(z)).view(-1, 3, 8, 8)
 
     with pytest.raises(InputError, match=r"layer 'fc' outputs shape \(2, 192\); dissection needs"):
-        dissect(LinearGenerator().eval(), segmenter, "fc", num_samples=4)
+        dissect(Subject.build(LinearGenerator().eval(), segmenter), "fc", num_samples=4)
     with pytest.raises(InputError, match="no list of concept names"):
-        dissect(scenes, lambda images: images[:, 0].long(), "layer2", num_samples=4)
+        Subject.build(scenes, lambda images: images[:, 0].long())
     no_z = torch.nn.Sequential(torch.nn.ConvTranspose2d(4, 3, 4))
     with pytest.raises(InputError, match="cannot tell the latent shape"):
-        dissect(no_z, segmenter, "0", num_samples=4)
+        Subject.build(no_z, segmenter)
     with pytest.raises(ConfigError, match="quantile must lie in"):
-        dissect(scenes, segmenter, "layer2", quantile=1.5)
+        dissect(subject, "layer2", quantile=1.5)

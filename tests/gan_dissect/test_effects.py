@@ -8,8 +8,9 @@ import torch
 
 from gan_dissect.dissection import dissect
 from gan_dissect.effects import GlowTally, effect_curve, measure_effect, random_orders
-from gan_dissect.intervention import box_region
-from gan_dissect.ranking import learn_unit_mask
+from gan_dissect.intervention import UnitEdit, box_region
+from gan_dissect.ranking import LearnSettings, learn_unit_mask
+from gan_dissect.subject import Subject
 from gan_dissect.synthetic import DrawnLampScenes, PaletteSegmenter
 from training.errors import InputError
 
@@ -25,14 +26,19 @@ def drawn() -> DrawnLampScenes:
 
 
 @pytest.fixture(scope="module")
-def dissection(drawn):
-    return dissect(drawn, PaletteSegmenter(), "layer2", num_samples=200, batch_size=50)
+def subject(drawn) -> Subject:
+    return Subject.build(drawn, PaletteSegmenter(), batch_size=50)
 
 
-def test_ablating_the_draw_units_removes_every_lamp_and_leaves_the_glow(drawn, dissection):
+@pytest.fixture(scope="module")
+def dissection(subject):
+    return dissect(subject, "layer2", num_samples=200)
+
+
+def test_ablating_the_draw_units_removes_every_lamp_and_leaves_the_glow(subject, dissection):
     on = dissection.mean_activation_in_concept[:, LAMP]
     effect, examples = measure_effect(
-        drawn, PaletteSegmenter(), "layer2", DRAW, "lamp", on=on, num_samples=120, keep=4
+        subject, UnitEdit("layer2", DRAW, on=on), "lamp", num_samples=120, keep=4
     )
     assert effect.removed_share() == 1.0
     assert effect.removed_pixel_share() == 1.0
@@ -53,18 +59,15 @@ def test_ablating_the_draw_units_removes_every_lamp_and_leaves_the_glow(drawn, d
     assert examples.before.shape == (4, 3, 32, 32)
     assert examples.inserted is not None
     # with the glow unit switched off too, the light goes with the lamp
-    darker, _ = measure_effect(
-        drawn, PaletteSegmenter(), "layer2", [*DRAW, GLOW], "lamp", num_samples=120
-    )
+    darker, _ = measure_effect(subject, UnitEdit("layer2", [*DRAW, GLOW]), "lamp", num_samples=120)
     assert darker.glow["brightening_remaining"] < 0.2
 
 
-def test_ace_in_a_region_counts_only_the_region(drawn, dissection):
+def test_ace_in_a_region_counts_only_the_region(subject, dissection):
     on = dissection.mean_activation_in_concept[:, LAMP]
     region = box_region(32, (0, 16, 16, 32))
-    effect, _ = measure_effect(
-        drawn, PaletteSegmenter(), "layer2", DRAW, "lamp", on=on, region=region, num_samples=120
-    )
+    edit = UnitEdit("layer2", DRAW, on=on, region=region)
+    effect, _ = measure_effect(subject, edit, "lamp", num_samples=120)
     inside = effect.ace(in_region=True)
     whole = effect.ace(in_region=False)
     assert effect.region_pixels == 256
@@ -96,47 +99,45 @@ def test_glow_tally_measures_the_light_left_around_removed_pixels():
     assert tally.summary()["brightening_remaining"] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_learned_ranking_finds_the_units_that_draw_where_iou_finds_decoys(drawn, dissection):
+def test_learned_ranking_finds_the_units_that_draw_where_iou_finds_decoys(subject, dissection):
     by_iou = dissection.units_for("lamp")
     assert set(by_iou[:2]) == set(DECOYS), "the decoys coincide best with lamps"
-    learned = learn_unit_mask(
-        drawn, PaletteSegmenter(), "layer2", "lamp", steps=40, batch_size=8, lr=0.05
-    )
+    settings = LearnSettings(steps=40, batch_size=8, lr=0.05)
+    learned = learn_unit_mask(subject, "layer2", "lamp", settings=settings)
     assert set(learned.order()[:3]) == set(DRAW)
     assert np.all(learned.strength[DRAW] > 0.9)
     assert learned.strength[DECOYS].max() < 0.05
     assert learned.strength[GLOW] < 0.2
     assert learned.history[-1]["remaining"] < 0.05
     orders = {"iou": by_iou, "learned": learned.order(), **random_orders(16, 2, seed=0)}
-    curve = effect_curve(
-        drawn, PaletteSegmenter(), "layer2", "lamp", orders, [2, 3], num_samples=60
-    )
+    curve = effect_curve(subject, "layer2", "lamp", orders, [2, 3], num_samples=60)
     assert curve.removed["learned"] == [pytest.approx(curve.removed["learned"][0]), 1.0]
     assert curve.removed["iou"][0] == 0.0  # two decoys: nothing removed
     assert curve.removed["learned"][0] < 0.6  # two of three draw units: most lamps hold
     assert max(curve.removed["random-0"] + curve.removed["random-1"]) < 1.0
 
 
-def test_bad_effect_requests_are_one_clear_error(drawn):
-    segmenter = PaletteSegmenter()
+def test_bad_effect_requests_are_one_clear_error(subject):
     with pytest.raises(InputError, match="no concept 'lamps'"):
-        measure_effect(drawn, segmenter, "layer2", DRAW, "lamps", num_samples=2)
+        measure_effect(subject, UnitEdit("layer2", DRAW), "lamps", num_samples=2)
     with pytest.raises(InputError, match=r"whole unit numbers"):
-        measure_effect(drawn, segmenter, "layer2", [np.nan], "lamp", num_samples=2)
+        measure_effect(subject, UnitEdit("layer2", [np.nan]), "lamp", num_samples=2)
+    small = UnitEdit("layer2", DRAW, region=torch.ones(16, 16))
     with pytest.raises(InputError, match="region is \\(16, 16\\) but images are 32x32"):
-        measure_effect(
-            drawn, segmenter, "layer2", DRAW, "lamp", region=torch.ones(16, 16), num_samples=2
-        )
+        measure_effect(subject, small, "lamp", num_samples=2)
     with pytest.raises(InputError, match="order 'short' has 1 units, fewer than 2"):
-        effect_curve(drawn, segmenter, "layer2", "lamp", {"short": [1]}, [2], num_samples=2)
+        effect_curve(subject, "layer2", "lamp", {"short": [1]}, [2], num_samples=2)
 
 
-def test_keep_others_can_weigh_the_largest_change_of_another_concept(drawn):
+def test_keep_others_can_weigh_the_largest_change_of_another_concept(subject):
     """The lamp's pixels become road when it is removed, and sky and building change far less:
     'max' weighs the largest change (road's), the mean spreads it over the three concepts."""
     runs = {
         reduce: learn_unit_mask(
-            drawn, PaletteSegmenter(), "layer2", "lamp", steps=20, lr=0.05, others_reduce=reduce
+            subject,
+            "layer2",
+            "lamp",
+            settings=LearnSettings(steps=20, lr=0.05, others_reduce=reduce),
         )
         for reduce in ("mean", "max")
     }
@@ -148,4 +149,4 @@ def test_keep_others_can_weigh_the_largest_change_of_another_concept(drawn):
     assert np.all(largest <= 3 * mean + 1e-7)  # the largest of three is at most their sum
     assert runs["max"].params["others_reduce"] == "max"
     with pytest.raises(InputError, match="others_reduce must be 'mean' or 'max'"):
-        learn_unit_mask(drawn, PaletteSegmenter(), "layer2", "lamp", others_reduce="sum")
+        learn_unit_mask(subject, "layer2", "lamp", settings=LearnSettings(others_reduce="sum"))

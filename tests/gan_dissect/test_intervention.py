@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gan_dissect.dissection import dissect, latents
+from gan_dissect.dissection import dissect
 from gan_dissect.hooks import trace
 from gan_dissect.intervention import (
     ablate,
@@ -17,6 +17,8 @@ from gan_dissect.intervention import (
     unit_quantiles,
     unit_strength,
 )
+from gan_dissect.streams import latents
+from gan_dissect.subject import Subject
 from gan_dissect.synthetic import (
     SCENE_COLORS,
     DCGANStandIn,
@@ -126,7 +128,8 @@ def test_soft_strength_blends_each_unit_towards_its_value():
 
 
 def test_insertion_in_a_region_lights_lamps_only_there(drawn):
-    dissection = dissect(drawn, PaletteSegmenter(), "layer2", num_samples=200, batch_size=50)
+    subject = Subject.build(drawn, PaletteSegmenter(), batch_size=50)
+    dissection = dissect(subject, "layer2", num_samples=200)
     on = dissection.mean_activation_in_concept[:, LAMP]
     assert np.all(on[DRAW] > 0.5)
     z = latents(3, range(96), (16,))
@@ -158,7 +161,8 @@ def test_region_is_averaged_onto_the_layer_grid():
 
 def test_unit_quantiles_match_the_exact_quantiles():
     generator = LampScenes(size=32).eval()
-    levels = unit_quantiles(generator, "layer2", [0.01, 0.5, 0.99], num_samples=60, batch_size=20)
+    subject = Subject.build(generator, PaletteSegmenter(), batch_size=20)
+    levels = unit_quantiles(subject, "layer2", [0.01, 0.5, 0.99], num_samples=60)
     assert levels.shape == (16, 3)
     z = latents(0, range(60), (16,), stream=5)
     with torch.no_grad(), trace(generator, "layer2") as record:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gan_dissect.__main__ import COMMANDS, main
-from gan_dissect.commands._units import unit_count
+from gan_dissect.units import unit_count
 from training.cli import parse_command_args
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from gan_dissect.intervention import ablate
-from gan_dissect.inversion import FeatureLoss, invert, paste, psnr
+from gan_dissect.inversion import FeatureLoss, InvertSettings, invert, paste, psnr
+from gan_dissect.subject import Subject
 from training.errors import InputError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -47,7 +48,11 @@ def sample() -> tuple[SmoothScenes, torch.Tensor, torch.Tensor]:
 def test_a_sample_of_the_generator_is_recovered(sample):
     generator, z, images = sample
     assert images.std() > 0.5, "the pictures are far from flat"
-    result = invert(generator, images, z_steps=200, lr=0.05)
+    result = invert(
+        Subject.build(generator, None, batch_size=16),
+        images,
+        settings=InvertSettings(z_steps=200, lr=0.05),
+    )
     assert result.errors["start"] > 0.2, "the best random start is far off"
     assert result.errors["latent"] < 0.01
     assert torch.all((result.z - z).norm(dim=1) < 0.02 * z.norm(dim=1))
@@ -59,7 +64,12 @@ def test_feature_refinement_gets_closer_and_edits_apply_to_the_inverted_image(sa
     generator, _, images = sample
     target = images.clone()
     target[:, :, :4, :4] = 0.9  # a patch the generator cannot quite paint from z alone
-    result = invert(generator, target, layer="layer2", z_steps=100, feature_steps=150)
+    result = invert(
+        Subject.build(generator, None, batch_size=16),
+        target,
+        layer="layer2",
+        settings=InvertSettings(z_steps=100, feature_steps=150),
+    )
     assert result.errors["features"] < 0.8 * result.errors["latent"]
     with torch.no_grad(), result.applied(generator):
         again = generator(result.z)
@@ -82,7 +92,12 @@ def test_an_encoder_start_is_used(sample):
         def forward(self, pictures: torch.Tensor) -> torch.Tensor:
             return z[: len(pictures)]
 
-    result = invert(generator, images, encoder=Oracle(), z_steps=0)
+    result = invert(
+        Subject.build(generator, None, batch_size=16),
+        images,
+        encoder=Oracle(),
+        settings=InvertSettings(z_steps=0),
+    )
     assert result.errors["start"] == 0.0 == result.errors["latent"]
     assert result.params["encoder"] is True
     assert result.params["candidates"] is None
@@ -101,14 +116,15 @@ def test_feature_loss_compares_inner_layers(sample):
 
 def test_bad_images_are_one_clear_error(sample):
     generator, _, images = sample
+    subject = Subject.build(generator, None, batch_size=16)
     with pytest.raises(InputError, match=r"images must be \(N, 3, H, W\)"):
-        invert(generator, images[:, 0])
+        invert(subject, images[:, 0])
     with pytest.raises(InputError, match=r"finite and lie in \[-1, 1\]"):
-        invert(generator, images * float("nan"))
+        invert(subject, images * float("nan"))
     with pytest.raises(InputError, match=r"finite and lie in \[-1, 1\]"):
-        invert(generator, images * 3)
+        invert(subject, images * 3)
     with pytest.raises(InputError, match="no layer 'layer9'"):
-        invert(generator, images, layer="layer9")
+        invert(subject, images, layer="layer9")
     with pytest.raises(InputError, match="paste mode must be 'difference', 'mask' or 'none'"):
         paste(images, images, images, mode="blend")  # type: ignore[arg-type]
 

@@ -30,9 +30,12 @@ from gan_dissect.ranking import (
     LEARN_LR,
     LEARN_STEPS,
     LEARN_UNITS,
+    LearnSettings,
     learn_unit_mask,
     rank_units_by_ablation,
 )
+from gan_dissect.subject import Segmentation, Subject
+from gan_dissect.units import UnitSpec
 from training.cli import parse_command_args
 from training.errors import InputError
 
@@ -123,13 +126,19 @@ def test_the_output_range_is_detected_and_a_wrong_one_is_an_error_naming_the_opt
 
 
 def test_dissecting_an_unmapped_generator_warns_naming_the_mapping(toy):
+    # a subject made by hand skips Subject.build's checks; dissection still warns
+    unchecked = Subject(toy, Segmentation(BrightDark()), (8, 2, 2), layers=("layer2",))
     with pytest.warns(UserWarning, match=r"no negative pixel.*with_output_range"):
-        dissect_layers(toy, BrightDark(), ["layer2"], num_samples=4)
+        dissect_layers(unchecked, num_samples=4)
+    with pytest.raises(InputError, match=r"no pixel is negative.*--output-range 0,1"):
+        Subject.build(toy, BrightDark(), output_range=(-1.0, 1.0))
 
 
 def test_a_perfect_planted_unit_reads_near_one_and_chance_matches_do_not_count(toy):
     generator = with_output_range(toy, (0.0, 1.0))
-    results = dissect_layers(generator, BrightDark(), ["layer2"], num_samples=120, batch_size=40)
+    subject = Subject.build(generator, BrightDark(), layers=["layer2"], batch_size=40)
+    assert subject.output_range == (-1.0, 1.0)  # mapped already: nothing more to map
+    results = dissect_layers(subject, num_samples=120)
     layer2 = results["layer2"]
     bright = layer2.concept_index("bright")
     assert layer2.label(PLANTED) == "bright"
@@ -140,15 +149,9 @@ def test_a_perfect_planted_unit_reads_near_one_and_chance_matches_do_not_count(t
     summary = {row["concept"]: row for row in layer2.concept_summary()}
     assert summary["bright"]["best_ceiling_fraction"] >= 0.95
 
-    maxiou = dissect_layers(
-        generator,
-        BrightDark(),
-        ["layer2"],
-        num_samples=120,
-        batch_size=40,
-        thresholds="maxiou",
-        selection_samples=60,
-    )["layer2"]
+    maxiou = dissect_layers(subject, num_samples=120, thresholds="maxiou", selection_samples=60)[
+        "layer2"
+    ]
     best = maxiou.best_concepts()
     chance = maxiou.chance_iou()[np.arange(maxiou.units), best]
     matched = maxiou.matched()
@@ -162,21 +165,25 @@ def test_a_perfect_planted_unit_reads_near_one_and_chance_matches_do_not_count(t
 
 
 def test_labels_rank_units_by_ablation_and_the_learned_mask_names_the_alternatives(toy):
-    generator = with_output_range(toy, (0.0, 1.0))
-    ranking = rank_units_by_ablation(generator, BrightDark(), "layer2", "bright", num_samples=16)
+    subject = Subject.build(toy, BrightDark())  # [0, 1] detected and mapped
+    assert subject.output_range == (0.0, 1.0)
+    ranking = rank_units_by_ablation(subject, "layer2", "bright", num_samples=16)
     assert ranking.order()[0] == PLANTED
     assert ranking.strength[PLANTED] > 0.9
     assert np.delete(ranking.strength, PLANTED).max() < 0.2
     with pytest.raises(InputError, match=r"--ranking iou.*rank_units_by_ablation"):
-        learn_unit_mask(generator, BrightDark(), "layer2", "bright", steps=1)
+        learn_unit_mask(subject, "layer2", "bright", settings=LearnSettings(steps=1))
 
 
 def test_the_learned_ranking_has_one_set_of_defaults():
-    defaults = inspect.signature(learn_unit_mask).parameters
-    assert defaults["steps"].default == LEARN_STEPS
-    assert defaults["batch_size"].default == LEARN_BATCH
-    assert defaults["lr"].default == LEARN_LR
-    assert defaults["l2"].default == LEARN_L2
+    assert inspect.signature(learn_unit_mask).parameters["settings"].default is None
+    defaults = LearnSettings()  # what learn_unit_mask uses when given no settings
+    assert defaults.steps == LEARN_STEPS
+    assert defaults.batch_size == LEARN_BATCH
+    assert defaults.lr == LEARN_LR
+    assert defaults.l2 == LEARN_L2
+    assert UnitSpec().learn == defaults  # the library's unit choice
+    assert UnitSpec().num_units == LEARN_UNITS
     spec = next(spec for spec in COMMANDS if spec.name == "ablate")
     args = parse_command_args("prog", spec, ablate_command, [])
     assert (args.learn_steps, args.learn_batch) == (LEARN_STEPS, LEARN_BATCH)
@@ -258,12 +265,14 @@ def test_the_toy_gan_runs_through_every_command_naming_only_the_models(tmp_path)
 
 
 def test_the_python_recipe_for_your_own_gan():
-    """The README's "Your own GAN" Python block, as written there (with the toy models)."""
+    """README's "Your own GAN" recipe carried on through actmax and inversion (toy models)."""
     MyGenerator, MySegmenter = ToyGenerator, BrightDark  # the names the README uses
 
     from gan_dissect import (
+        InvertSettings,
+        Subject,
+        UnitEdit,
         ablate,
-        check_generator,
         dissect_layers,
         invert,
         maximise_latent,
@@ -272,17 +281,18 @@ def test_the_python_recipe_for_your_own_gan():
         unit_objective,
     )
 
-    checked = check_generator(MyGenerator())  # latent shape, image size, output range ([0, 1])
-    generator, segmenter = checked.generator, MySegmenter()  # generator now draws in [-1, 1]
-    layer2 = dissect_layers(generator, segmenter, ["layer2"], num_samples=200)["layer2"]
+    # checked once: latent shape, image size, output range ([0, 1], mapped to [-1, 1]), layers
+    subject = Subject.build(MyGenerator(), MySegmenter(), layers=["layer2"])
+    generator, segmenter = subject.generator, subject.segmenter
+    layer2 = dissect_layers(subject, num_samples=200)["layer2"]
     best = layer2.units_for("bright", matched_only=True)[0]
-    ranking = rank_units_by_ablation(generator, segmenter, "layer2", "bright")
-    units = ranking.order()[:1]
-    effect, _ = measure_effect(generator, segmenter, "layer2", units, "bright", num_samples=200)
-    most = maximise_latent(generator, unit_objective("layer2", units[0]), steps=50)
+    units = rank_units_by_ablation(subject, "layer2", "bright").order()[:1]
+    effect, _ = measure_effect(subject, UnitEdit("layer2", units), "bright", num_samples=200)
+    most = maximise_latent(subject, unit_objective("layer2", units[0]), steps=50)
     with torch.no_grad():
-        photos = generator(torch.randn(4, *checked.z_shape))  # stand-ins for photos in [-1, 1]
-    inversion = invert(generator, photos, z_steps=50, feature_steps=0, candidates=8)
+        photos = generator(torch.randn(4, *subject.z_shape))  # stand-ins for photos in [-1, 1]
+    settings = InvertSettings(z_steps=50, feature_steps=0, candidates=8)
+    inversion = invert(subject, photos, settings=settings)
     with torch.no_grad(), ablate(generator, "layer2", units):
         edited = generator(inversion.z)  # the photos' inversions with the units off
 
@@ -293,3 +303,17 @@ def test_the_python_recipe_for_your_own_gan():
     assert float(most.scores.max()) > 0
     assert inversion.errors["latent"] <= inversion.errors["start"]
     assert int((segmenter(edited) == 0).sum()) == 0  # no bright pixel left
+
+
+def test_the_readme_block_runs_as_written():
+    """README's "Your own GAN" Python block, executed from README with the toy models."""
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("### Your own GAN", 1)[1]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {"MyGenerator": ToyGenerator, "MySegmenter": BrightDark}
+    exec(compile(block, "README.md", "exec"), namespace)
+    subject = namespace["subject"]
+    assert isinstance(subject, Subject)
+    assert subject.output_range == (0.0, 1.0)
+    assert namespace["units"] == [PLANTED]
+    assert namespace["layer2"].label(PLANTED) == "bright"  # type: ignore[attr-defined]
+    assert namespace["effect"].removed_share() > 0.9  # type: ignore[attr-defined]
