@@ -573,7 +573,10 @@ class _DissectionRun:
                     columns.append(self._maxiou_thresholds(layer))
                 stats.setdefault("iou", IoUTally(torch.cat(columns, dim=1), concepts))
                 stats.setdefault("ceiling", CeilingTally(concepts, layer.size, layer.upsample))
-                stats.setdefault("concept_mean", ConceptMeanTally(concepts, layer.upsample))
+                stats.setdefault(
+                    "concept_mean",
+                    ConceptMeanTally(concepts, layer.upsample, by_batch=self.world > 1),
+                )
 
     def _unit_thresholds(self, layer: _Layer) -> torch.Tensor:
         return self.stats[layer.name]["sketch"].quantiles([self.settings.quantile])[:, 0]
@@ -635,7 +638,8 @@ class _DissectionRun:
             stats["topk"].add(activations.flatten(2).amax(dim=2), indices)
         if phase == "iou":
             stats["ceiling"].add(labels)
-            stats["concept_mean"].add(activations, labels)
+            batch = int(indices[0]) // self.settings.batch_size
+            stats["concept_mean"].add(activations, labels, batch)
         target = {
             "quantiles": "sketch",
             "select-quantiles": "select_sketch",
@@ -753,7 +757,6 @@ class _DissectionRun:
                 "layers": list(settings.layers),
                 "batch_size": settings.batch_size,
                 "mantissa_bits": settings.mantissa_bits,
-                "processes": self.world,
             },
         )
 

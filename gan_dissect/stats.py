@@ -511,33 +511,56 @@ class ConceptMeanTally:
     so the upsampled maps are never needed.
     """
 
-    def __init__(self, num_concepts: int, upsample: Upsampler) -> None:
+    def __init__(self, num_concepts: int, upsample: Upsampler, *, by_batch: bool = False) -> None:
         self.num_concepts = num_concepts
         self.upsample = upsample
         self.sums = torch.zeros(0, num_concepts, dtype=torch.float64)
         self.concept_area = torch.zeros(num_concepts, dtype=torch.int64)
+        # by_batch: keep each batch's sums apart and add them in batch order when asked, so that
+        # processes that each took every other batch merge to one process's float64 sum exactly
+        self.by_batch = by_batch
+        self.parts: dict[int, torch.Tensor] = {}
 
-    def add(self, activations: torch.Tensor, labels: torch.Tensor) -> None:
-        """Fold in raw ``activations`` (N, units, h, w) and ``labels`` (N, H, W)."""
+    def add(self, activations: torch.Tensor, labels: torch.Tensor, batch: int = 0) -> None:
+        """Fold in raw ``activations`` (N, units, h, w) and ``labels`` (N, H, W) of batch
+        number ``batch`` (which orders the sums when the tally keeps them ``by_batch``)."""
         _check_labels(labels.reshape(-1), self.num_concepts)
         concepts = torch.arange(self.num_concepts, device=labels.device)
         masks = (labels[:, None] == concepts[None, :, None, None]).to(torch.float32)
         weights = self.upsample.transpose(masks)  # (N, C, h, w)
         sums = torch.einsum("nuhw,nchw->uc", activations.to(torch.float32), weights)
+        self.concept_area += masks.sum(dim=(0, 2, 3)).round().to(torch.int64).cpu()
+        if self.by_batch:
+            self.parts[int(batch)] = sums.to(torch.float64).cpu()
+            return
         if self.sums.numel() == 0:
             self.sums = torch.zeros(activations.shape[1], self.num_concepts, dtype=torch.float64)
         self.sums += sums.to(torch.float64).cpu()
-        self.concept_area += masks.sum(dim=(0, 2, 3)).round().to(torch.int64).cpu()
+
+    def total(self) -> torch.Tensor:
+        """(units, concepts) float64 sums, batches added in batch order when kept apart (the
+        order one process adds them in)."""
+        if not self.by_batch or not self.parts:
+            return self.sums
+        first = next(iter(self.parts.values()))
+        total = torch.zeros(first.shape, dtype=torch.float64)
+        for batch in sorted(self.parts):
+            total += self.parts[batch]
+        return total
 
     def means(self) -> torch.Tensor:
         """(units, concepts) float64; NaN for a concept that never appeared."""
         area = self.concept_area.to(torch.float64)
-        return self.sums / torch.where(area > 0, area, torch.nan)
+        return self.total() / torch.where(area > 0, area, torch.nan)
 
     def merge(self, other: ConceptMeanTally) -> None:
-        """Fold in sums over other samples."""
-        if other.sums.numel():
-            self.sums = other.sums.clone() if self.sums.numel() == 0 else self.sums + other.sums
+        """Fold in sums over other samples (other batches, when kept ``by_batch``)."""
+        if self.by_batch and other.by_batch:
+            self.parts.update(other.parts)
+        elif other.total().numel():
+            total = other.total()
+            self.sums = total.clone() if self.sums.numel() == 0 else self.total() + total
+            self.parts, self.by_batch = {}, False
         self.concept_area += other.concept_area
 
     def state_dict(self) -> dict[str, Any]:
@@ -545,12 +568,16 @@ class ConceptMeanTally:
             "num_concepts": self.num_concepts,
             "sums": self.sums.clone(),
             "concept_area": self.concept_area.clone(),
+            "by_batch": self.by_batch,
+            "parts": {batch: part.clone() for batch, part in self.parts.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.num_concepts = int(state["num_concepts"])
         self.sums = state["sums"].clone()
         self.concept_area = state["concept_area"].clone()
+        self.by_batch = bool(state.get("by_batch", False))  # checkpoints from before: summed
+        self.parts = {int(b): part.clone() for b, part in state.get("parts", {}).items()}
 
 
 class Upsampler:

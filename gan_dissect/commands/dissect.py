@@ -158,6 +158,7 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         checkpoint = _checkpoint_path(args, subject)
         results = _dissect(args, subject, checkpoint)
         if distributed.launched_rank() == 0:  # rank 0 alone writes the run folder
+            run_folder.extra["processes"] = distributed.launched_world()  # in run.json
             _write(args, run_folder, results, subject)
         distributed.barrier()  # the report is written: every rank's progress may go
     if checkpoint is not None:  # exactly the file this process wrote, nothing else nearby
