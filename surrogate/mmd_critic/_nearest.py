@@ -13,6 +13,28 @@ def _squared_distances(
     return distances.add_(points.square().sum(dim=1, keepdim=True))
 
 
+def _settled(distances: np.ndarray, rows: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
+    """``distances`` (rows x prototypes, from the expanded form) with every row in which two
+    prototypes lie within its rounding of each other recomputed from the exact differences.
+
+    ``|p|^2 - 2 p.q + |q|^2`` rounds, so two prototypes at the same distance (common with integer
+    features) could come out in either order; settled, equal distances are equal and the tie
+    goes to the prototype chosen first, as in scikit-learn's nearest neighbours.
+    """
+    if distances.shape[1] < 2:
+        return distances
+    ordered = np.sort(distances, axis=1)
+    scale = np.abs(distances).max(axis=1) + np.square(prototypes).sum(axis=1).max()
+    close = np.flatnonzero((np.diff(ordered, axis=1) <= 1e-9 * scale[:, None]).any(axis=1))
+    if close.size:
+        distances = distances.copy()
+        raw = np.asarray(prototypes, dtype=np.float64)
+        for row in close:
+            exact = np.asarray(rows[row], dtype=np.float64) - raw
+            distances[row] = np.square(exact).sum(axis=1)
+    return distances
+
+
 def nearest_prototype(
     X: np.ndarray,
     prototypes: np.ndarray,
@@ -31,8 +53,12 @@ def nearest_prototype(
     nearest = np.empty(len(X), np.int64)
     for start in range(0, len(X), chunk_size):
         points = torch.as_tensor(X[start : start + chunk_size] - centre, dtype=dtype, device=device)
-        distances = _squared_distances(points, protos, norms)
-        nearest[start : start + len(points)] = distances.argmin(dim=1).cpu().numpy()
+        distances = _settled(
+            _squared_distances(points, protos, norms).cpu().numpy(),
+            X[start : start + chunk_size],
+            prototypes,
+        )
+        nearest[start : start + len(points)] = distances.argmin(axis=1)  # first of equal minima
     return nearest
 
 
@@ -57,7 +83,11 @@ def staged_errors(
     errors = np.zeros(len(prototypes), np.int64)
     for start in range(0, len(X), chunk_size):
         points = torch.as_tensor(X[start : start + chunk_size] - centre, dtype=dtype, device=device)
-        distances = _squared_distances(points, protos, norms).cpu().numpy()
+        distances = _settled(
+            _squared_distances(points, protos, norms).cpu().numpy(),
+            X[start : start + chunk_size],
+            prototypes,
+        )
         labels = y[start : start + len(points)]
         best = distances[:, 0].copy()
         # The labels' own dtype: np.full would size text to the first label and cut longer ones.
