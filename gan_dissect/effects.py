@@ -42,6 +42,20 @@ def luminance(images: torch.Tensor) -> torch.Tensor:
     return (torch.einsum("nchw,c->nhw", images.clamp(-1, 1), weights) + 1.0) / 2.0
 
 
+BRIGHT = 0.75
+"""Luminance from which a concept's pixel counts as lit (a lamp head, not its dark pole)."""
+
+
+def bright_pixels(
+    images: torch.Tensor, labels: torch.Tensor, concept: int, *, brightness: float = BRIGHT
+) -> np.ndarray:
+    """Per image, how many pixels the segmenter labels ``concept`` have a luminance of at least
+    ``brightness`` (images (N, 3, H, W) in [-1, 1], labels (N, H, W)): for lamps, the lit
+    heads, which a count of all lamp pixels (mostly dark poles) does not see."""
+    lit = (labels == concept) & (luminance(images.float()) >= brightness)
+    return lit.flatten(1).sum(dim=1).cpu().numpy().astype(np.int64)
+
+
 def dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
     """Boolean masks (N, H, W) grown by ``radius`` pixels (a square neighbourhood)."""
     if radius <= 0:

@@ -22,8 +22,10 @@ import torch
 from gan_dissect.commands._units import add_unit_arguments, parse_box, split, unit_spec
 from gan_dissect.commands.dissect import add_model_arguments, subject_from_flags
 from gan_dissect.effects import (
+    BRIGHT,
     EffectCurve,
     InterventionEffect,
+    bright_pixels,
     effect_curve,
     measure_effect,
     random_orders,
@@ -103,10 +105,11 @@ def run(args: argparse.Namespace, run_folder: RunFolder) -> None:
         "learned_mask": None if choice.learned is None else choice.learned.to_dict(),
         "iou_of_units": _iou_of_units(choice),
     }
+    shown = _show(subject, choice, effect, in_region, region, args.show)
+    record["shown"] = shown.bright_record()
     run_folder.write_json(EFFECT_FILE, record)
     page = report.Page(run_folder.root)
     _headline(page, effect, in_region, curve, choice)
-    shown = _show(subject, choice, effect, in_region, region, args.show)
     _sections(page, args, choice, effect, in_region, curve, region, shown)
     page.write(
         run_folder,
@@ -258,6 +261,9 @@ def _headline(
         )
 
 
+BRIGHT_MIN_PIXELS = 2  # a lit lamp head is 2-3 pixels wide at 64 px
+
+
 @dataclass
 class _Shown:
     """The samples the page shows, generated before the page is built: the ``samples`` with
@@ -270,6 +276,20 @@ class _Shown:
     inserted_samples: list[int]
     unedited: torch.Tensor | None
     inserted: torch.Tensor | None
+    bright_before: list[int]  # per shown sample: bright concept pixels (see bright_pixels)
+    bright_after: list[int]
+
+    def bright_record(self) -> dict[str, Any]:
+        """How many of the shown samples still show a bright (lit) pixel of the concept."""
+        return {
+            "samples": self.samples,
+            "brightness": BRIGHT,
+            "bright_pixels_before": self.bright_before,
+            "bright_pixels_after": self.bright_after,
+            "showing_before": sum(c >= BRIGHT_MIN_PIXELS for c in self.bright_before),
+            "showing_after": sum(c >= BRIGHT_MIN_PIXELS for c in self.bright_after),
+            "min_pixels": BRIGHT_MIN_PIXELS,
+        }
 
 
 def _show(
@@ -292,11 +312,16 @@ def _show(
                 inserted = generator(z).cpu()
     samples = _shown_samples(effect, count)
     z = subject.latents(samples, EFFECT_STREAM)
+    concept = subject.concept_index(choice.concept)
     with torch.inference_mode():
         before = generator(z).cpu()
         with ablate(generator, choice.layer, choice.units, off=choice.off):
             after = generator(z).cpu()
-    return _Shown(samples, before, after, chosen, unedited, inserted)
+        bright = [
+            bright_pixels(images, subject.segmentation(images.to(subject.device)).cpu(), concept)
+            for images in (before, after)
+        ]
+    return _Shown(samples, before, after, chosen, unedited, inserted, *(b.tolist() for b in bright))
 
 
 def _sections(
@@ -410,6 +435,7 @@ def _sections(
         ):
             src, width = report.save_row(folder, name, pictures, nrow=len(chosen))
             blocks.append(report.figure(src, label=label, width=width))
+    bright = shown.bright_record()
     before: Any = shown.before  # torch images beside the uint8 difference pictures below
     after: Any = shown.after
     blocks = page.section(
@@ -420,7 +446,11 @@ def _sections(
             f"The {len(shown.samples)} of the {effect.num_samples} measured samples with the most "
             f"{choice.concept} pixels: as generated (top), with the {len(choice.units)} units "
             "ablated (middle), and what changed (bottom: |after - before|, amplified twice; black "
-            "is unchanged)."
+            "is unchanged). Samples that show a bright (lit) "
+            f"{choice.concept}, at least {BRIGHT_MIN_PIXELS} pixels the segmenter labels "
+            f"{choice.concept} with a luminance of {BRIGHT:g} or more: "
+            f"{bright['showing_before']} of {len(shown.samples)} before, "
+            f"{bright['showing_after']} after."
         )
     )
     for name, label, pictures in (

@@ -40,6 +40,9 @@ def test_ablate_writes_the_effect_the_pictures_and_a_page_ending_with_the_street
     assert record["summary"]["removed_share"] == 1.0
     assert record["summary"]["relative_changes"]["sky"] == 0.0
     assert record["insertion_in_region"]["ace_in_region"]["ace"] > 0
+    shown = record["shown"]  # the streets on the page: bright lamp pixels before and after
+    assert min(shown["bright_pixels_before"]) > 10  # the planted lamps are drawn lit
+    assert (shown["showing_before"], shown["showing_after"]) == (4, 0)
     curve = record["curve"]
     assert curve["removed"]["learned ranking"][-1] == 1.0
     assert curve["removed"]["IoU ranking"][0] == 0.0  # its first two units are the decoys
