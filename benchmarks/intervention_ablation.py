@@ -29,8 +29,10 @@ import torch
 from benchmarks.shipped_models import add_shipped_options, load_shipped, unit_budget
 from gan_dissect.dissection import dissect
 from gan_dissect.effects import (
+    BRIGHT,
     EFFECT_STREAM,
     InterventionEffect,
+    bright_pixels,
     effect_curve,
     measure_effect,
     random_orders,
@@ -89,7 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     generator, segmenter = load_shipped(args)
     subject = Subject.build(generator, segmenter, batch_size=50)
-    z_shape = subject.z_shape
     dissection = dissect(subject, args.layer, num_samples=1000)
     lamp = dissection.concept_index("lamp")
     units_in_layer = dissection.units
@@ -203,27 +204,35 @@ def main(argv: list[str] | None = None) -> int:
         title=f"Shipped GAN: lamp removal by ablation ({args.curve_samples} samples per point)",
         reference=TARGETS["removed"], reference_label="target 70 %",
     )  # fmt: skip
-    _pictures(generator, effect, args.layer, learned, z_shape, args.figures)
+    _pictures(subject, effect, args.layer, learned, args.figures)
     print(f"\npictures in {args.figures}; {time.perf_counter() - started:.0f} s")
     return 0
 
 
 def _pictures(
-    generator: torch.nn.Module,
-    effect: InterventionEffect,
-    layer: str,
-    units: list[int],
-    z_shape: tuple[int, ...],
-    figures: Path,
+    subject: Subject, effect: InterventionEffect, layer: str, units: list[int], figures: Path
 ) -> None:
-    """The 8 samples with the most lamp pixels: before, after and difference in one picture."""
+    """The 8 samples with the most lamp pixels: before, after and difference in one picture;
+    printed: how many of them show a lit lamp head (bright lamp pixels) before and after."""
+    generator = subject.generator
     lamp = effect.before[:, effect.concept_index]
     shown = sorted(int(i) for i in np.argsort(-lamp, kind="stable")[:8])
-    z = latents(effect.seed, shown, z_shape, stream=EFFECT_STREAM)
+    z = latents(effect.seed, shown, subject.z_shape, stream=EFFECT_STREAM)
     with torch.inference_mode():
         before = generator(z)
         with ablate(generator, layer, units):
             after = generator(z)
+        lit = [
+            bright_pixels(images, subject.segmentation(images), effect.concept_index)
+            for images in (before, after)
+        ]
+    showing = [int((count >= 2).sum()) for count in lit]
+    print(
+        f"the {len(shown)} streets of ablation_streets.png showing a lit lamp head (>= 2 lamp "
+        f"pixels of luminance >= {BRIGHT:g}): {showing[0]} before, {showing[1]} after; bright "
+        f"lamp pixels {int(lit[0].sum())} -> {int(lit[1].sum())} "
+        f"({1 - lit[1].sum() / max(lit[0].sum(), 1):.1%} fewer)"
+    )
     rows = np.concatenate(
         [
             to_uint8_images(before, value_range=(-1.0, 1.0)),
