@@ -65,7 +65,7 @@ class TrainingRecord(_WritesToRun):
         self._started = time.perf_counter()
         self._created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
-    def _write(self, trainer: pl.Trainer, *, finished: bool) -> None:
+    def _write(self, trainer: pl.Trainer, *, finished: bool, epochs: int) -> None:
         if not trainer.is_global_zero:
             return
         seed = os.environ.get("PL_GLOBAL_SEED")
@@ -75,7 +75,7 @@ class TrainingRecord(_WritesToRun):
             "finished": finished,
             "started": self._created,
             "train_time_s": round(time.perf_counter() - self._started, 1),
-            "epochs": trainer.current_epoch,
+            "epochs": epochs,  # complete epochs
             "global_step": trainer.global_step,
             "world_size": trainer.world_size,
             "accelerator": type(trainer.accelerator).__name__,
@@ -85,10 +85,13 @@ class TrainingRecord(_WritesToRun):
         atomic_write_json(self.folder / RECORD_FILE, record)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._write(trainer, finished=False)
+        # current_epoch is still the (0-based) number of the epoch that just ended
+        self._write(trainer, finished=False, epochs=trainer.current_epoch + 1)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._write(trainer, finished=True)
+        # after the loop, current_epoch counts the complete epochs (a stop by max_time mid-epoch
+        # leaves it at the unfinished one's number)
+        self._write(trainer, finished=True, epochs=trainer.current_epoch)
 
 
 class CpuTimeLimit(pl.Callback):

@@ -164,6 +164,8 @@ def test_fit_writes_record_samples_quality_and_a_safe_checkpoint(fitted_run):
     record = json.loads((run / "record.json").read_text())
     assert record["command"] == f"python -m training fit --config {config}"
     assert (record["seed"], record["finished"], record["global_step"]) == (3, True, 4)
+    assert record["epochs"] == 1
+
     assert record["versions"]["torch"].startswith("2.")
     assert (run / "samples" / "epoch_001.png").is_file()
     quality = json.loads((run / "quality" / "epoch_001.json").read_text())
@@ -176,6 +178,23 @@ def test_fit_writes_record_samples_quality_and_a_safe_checkpoint(fitted_run):
     assert features["precision"] < features["floor"]["precision"]
     checkpoint = load_checkpoint(run / "checkpoints" / "last.ckpt")  # weights_only=True
     assert checkpoint["hyper_parameters"]["_class_path"] == "training.modules.GANModule"
+
+
+def test_a_record_written_at_an_epoch_end_counts_that_epoch(tmp_path):
+    """A run stopped after its epoch-end record (killed, or cut by max_time) must not claim one
+    epoch less than it trained: at on_train_epoch_end current_epoch is still 0-based."""
+    from types import SimpleNamespace
+
+    from training.callbacks import TrainingRecord
+
+    callback = TrainingRecord("python -m training fit")
+    callback.folder = tmp_path
+    trainer = SimpleNamespace(
+        is_global_zero=True, current_epoch=14, global_step=12000, world_size=1, accelerator=None
+    )
+    callback.on_train_epoch_end(trainer, None)  # type: ignore[arg-type]
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert (record["epochs"], record["finished"]) == (15, False)
 
 
 def test_export_ships_the_trained_generator_with_its_card(fitted_run, capsys):
