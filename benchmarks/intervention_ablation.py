@@ -30,6 +30,7 @@ from benchmarks.shipped_models import add_shipped_options, load_shipped, unit_bu
 from gan_dissect.dissection import dissect
 from gan_dissect.effects import (
     BRIGHT,
+    BRIGHT_MIN_PIXELS,
     EFFECT_STREAM,
     InterventionEffect,
     bright_pixels,
@@ -226,11 +227,11 @@ def _pictures(
             bright_pixels(images, subject.segmentation(images), effect.concept_index)
             for images in (before, after)
         ]
-    showing = [int((count >= 2).sum()) for count in lit]
+    showing = [int((count >= BRIGHT_MIN_PIXELS).sum()) for count in lit]
     print(
-        f"the {len(shown)} streets of ablation_streets.png showing a lit lamp head (>= 2 lamp "
-        f"pixels of luminance >= {BRIGHT:g}): {showing[0]} before, {showing[1]} after; bright "
-        f"lamp pixels {int(lit[0].sum())} -> {int(lit[1].sum())} "
+        f"the {len(shown)} streets of ablation_streets.png showing a lit lamp head (>= "
+        f"{BRIGHT_MIN_PIXELS} lamp pixels of luminance >= {BRIGHT:g}): {showing[0]} before, "
+        f"{showing[1]} after; bright lamp pixels {int(lit[0].sum())} -> {int(lit[1].sum())} "
         f"({1 - lit[1].sum() / max(lit[0].sum(), 1):.1%} fewer)"
     )
     rows = np.concatenate(

@@ -44,6 +44,8 @@ def luminance(images: torch.Tensor) -> torch.Tensor:
 
 BRIGHT = 0.75
 """Luminance from which a concept's pixel counts as lit (a lamp head, not its dark pole)."""
+BRIGHT_MIN_PIXELS = 2
+"""Lit pixels from which an image shows a lit object (a lamp head is 2-3 pixels wide at 64 px)."""
 
 
 def bright_pixels(

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,7 +38,7 @@ def load_segmenter(
 
 
 def _load(spec: str, role: str, device: torch.device) -> Any:
-    from training.sources import import_object
+    from training.sources import import_object, is_factory
 
     if spec == SHIPPED:
         from training.pretrained import load_pretrained
@@ -47,23 +46,12 @@ def _load(spec: str, role: str, device: torch.device) -> Any:
         return load_pretrained(role, device=device)
     target = import_object(spec)
     if isinstance(target, type) or (
-        callable(target) and not isinstance(target, torch.nn.Module) and _takes_no_arguments(target)
+        callable(target) and not isinstance(target, torch.nn.Module) and is_factory(target)
     ):
         target = target()  # a class or a factory
     if isinstance(target, torch.nn.Module):
         target = target.to(device).eval()
     return target
-
-
-def _takes_no_arguments(function: Callable[..., Any]) -> bool:
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError):
-        return False
-    return all(
-        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        for p in signature.parameters.values()
-    )
 
 
 def choose_layers(

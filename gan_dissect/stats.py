@@ -555,12 +555,12 @@ class ConceptMeanTally:
 
     def merge(self, other: ConceptMeanTally) -> None:
         """Fold in sums over other samples (other batches, when kept ``by_batch``)."""
-        if self.by_batch and other.by_batch:
+        if self.by_batch != other.by_batch:
+            raise ValueError("cannot merge a tally kept by batch with one summed already")
+        if self.by_batch:
             self.parts.update(other.parts)
-        elif other.total().numel():
-            total = other.total()
-            self.sums = total.clone() if self.sums.numel() == 0 else self.total() + total
-            self.parts, self.by_batch = {}, False
+        elif other.sums.numel():
+            self.sums = other.sums.clone() if self.sums.numel() == 0 else self.sums + other.sums
         self.concept_area += other.concept_area
 
     def state_dict(self) -> dict[str, Any]:

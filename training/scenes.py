@@ -181,11 +181,7 @@ def render_scenes(
         _render_chunk(np.random.default_rng([int(seed), k]), CHUNK, size, glow)
         for k in range(first, last + 1)
     ]
-    scenes = chunks[0]
-    if len(chunks) > 1:
-        scenes = Scenes(
-            **{f.name: np.concatenate([getattr(c, f.name) for c in chunks]) for f in fields(Scenes)}
-        )
+    scenes = chunks[0] if len(chunks) == 1 else _concatenate(chunks)
     offset = start - first * CHUNK
     if offset == 0 and n == CHUNK * len(chunks):
         return scenes
@@ -223,10 +219,14 @@ def held_out_sample(n: int, *, size: int = 64, pool: int = 64 * CHUNK, seed: int
         parts.append(block.subset(chosen[inside] - k * CHUNK))
         where[filled : filled + inside.size] = inside
         filled += inside.size
-    joined = Scenes(
+    return _concatenate(parts).subset(np.argsort(where))  # back in the order of ``chosen``
+
+
+def _concatenate(parts: list[Scenes]) -> Scenes:
+    """The scenes of ``parts`` one after the other."""
+    return Scenes(
         **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Scenes)}
     )
-    return joined.subset(np.argsort(where))  # back in the order of ``chosen``
 
 
 def colorize_labels(labels: np.ndarray) -> np.ndarray:

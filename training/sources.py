@@ -364,12 +364,12 @@ def resolve_model(spec: str, builtins: dict[str, Callable[[], Any]], device: str
             "or package.module:attribute"
         )
     model = import_object(spec)
-    if inspect.isclass(model) or (inspect.isfunction(model) and _is_factory(model)):
+    if inspect.isclass(model) or (inspect.isfunction(model) and is_factory(model)):
         model = model()
     return model
 
 
-def _is_factory(function: Callable[..., Any]) -> bool:
+def is_factory(function: Callable[..., Any]) -> bool:
     """Whether ``function`` can be called with no arguments (a factory, not a predictor)."""
     try:
         signature = inspect.signature(function)

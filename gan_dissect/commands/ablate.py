@@ -23,6 +23,7 @@ from gan_dissect.commands._units import add_unit_arguments, parse_box, split, un
 from gan_dissect.commands.dissect import add_model_arguments, subject_from_flags
 from gan_dissect.effects import (
     BRIGHT,
+    BRIGHT_MIN_PIXELS,
     EffectCurve,
     InterventionEffect,
     bright_pixels,
@@ -259,9 +260,6 @@ def _headline(
             f"{glow['brightening_before']:.4f} before, {glow['brightening_after']:.4f} after "
             "(luminance 0..1)",
         )
-
-
-BRIGHT_MIN_PIXELS = 2  # a lit lamp head is 2-3 pixels wide at 64 px
 
 
 @dataclass

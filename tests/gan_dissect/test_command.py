@@ -13,6 +13,7 @@ from gan_dissect.commands import dissect as command
 from gan_dissect.dissection import checkpoint_files, load_dissection
 from gan_dissect.synthetic import DCGANStandIn, LampScenes
 from training.cli import parse_command_args
+from training.sources import is_factory
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = next(spec for spec in COMMANDS if spec.name == "dissect")
@@ -78,9 +79,9 @@ def test_import_paths_name_classes_factories_or_the_model_itself():
     assert isinstance(generator, LampScenes)
     assert not generator.training
     # a function of images is the segmenter itself, not a factory to call
-    assert loading._takes_no_arguments(LampScenes) is True
-    assert loading._takes_no_arguments(lambda images: images) is False
-    assert loading._takes_no_arguments(lambda images=None: images) is True
+    assert is_factory(LampScenes) is True
+    assert is_factory(lambda images: images) is False
+    assert is_factory(lambda images=None: images) is True
 
 
 def test_a_finished_dissection_deletes_exactly_its_own_checkpoint(tmp_path):
